@@ -1,0 +1,1 @@
+//! Parsing and summing rsync's `--stats` output (being written).
