@@ -1,0 +1,486 @@
+//! The plan: units packed into chunks, the unit of claiming, each small enough for one
+//! znode, in a compact, versioned binary encoding.
+//!
+//! Encoding, version 1 (all integers unsigned LEB128 varints unless said otherwise):
+//!
+//! ```text
+//! chunk := "ZKC" version:u8(=1) count unit{count}
+//! unit  := flags:u8 weight path_len path_bytes [excluded_count (name_len name_bytes){excluded_count}]
+//! flags := bit 0 recursive | bit 1 listing failed | bit 2 has excluded names
+//! ```
+//!
+//! Paths are relative to the root of the walk, so a plan does not depend on where a host
+//! mounts the tree. Decoding checks every path again: a chunk can never name anything
+//! outside the root.
+
+use crate::unit::{RelPath, RelPathError, Unit};
+
+/// The encoding version written by this build.
+pub const FORMAT_VERSION: u8 = 1;
+const MAGIC: &[u8; 3] = b"ZKC";
+
+/// Largest encoded chunk: one znode, well below ZooKeeper's ~1 MB limit.
+pub const MAX_CHUNK_BYTES: usize = 512 * 1024;
+/// Default largest number of units in one chunk (one rsync `--files-from` list).
+pub const DEFAULT_MAX_CHUNK_UNITS: usize = 2048;
+
+const FLAG_RECURSIVE: u8 = 1;
+const FLAG_LISTING_FAILED: u8 = 2;
+const FLAG_EXCLUDED: u8 = 4;
+const KNOWN_FLAGS: u8 = FLAG_RECURSIVE | FLAG_LISTING_FAILED | FLAG_EXCLUDED;
+
+/// Units claimed and copied together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chunk {
+    /// The units, in walk order.
+    pub units: Vec<Unit>,
+}
+
+/// Why bytes are not a valid chunk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes do not start with the chunk magic.
+    #[error("not a zkrsync chunk (bad magic): the znode was not written by zkrsync")]
+    BadMagic,
+    /// Written by a newer zkrsync.
+    #[error("chunk format version {0} is not supported by this zkrsync (version {FORMAT_VERSION}): use the same zkrsync version on every host")]
+    UnsupportedVersion(u8),
+    /// The bytes end in the middle of a field.
+    #[error("chunk is truncated: the znode is damaged")]
+    Truncated,
+    /// A varint is longer than 64 bits.
+    #[error("chunk has an overlong number: the znode is damaged")]
+    Overflow,
+    /// Flags this version does not know.
+    #[error("chunk has unknown unit flags {0:#04x}: use the same zkrsync version on every host")]
+    UnknownFlags(u8),
+    /// A path that could escape the root.
+    #[error("chunk has an invalid path: {0}")]
+    BadPath(RelPathError),
+    /// An excluded name that is not a single file name.
+    #[error("chunk has an invalid excluded name {0:?}: the znode is damaged")]
+    BadName(String),
+    /// Bytes after the last unit.
+    #[error("chunk has {0} bytes after its last unit: the znode is damaged")]
+    TrailingBytes(usize),
+}
+
+impl Chunk {
+    /// The sum of the weights of the units.
+    pub fn weight(&self) -> u64 {
+        self.units
+            .iter()
+            .map(|u| u.weight)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// The binary encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let len = HEADER_MAX + self.units.iter().map(encoded_unit_len).sum::<usize>();
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT_VERSION);
+        put_varint(&mut out, self.units.len() as u64);
+        for unit in &self.units {
+            encode_unit(&mut out, unit);
+        }
+        out
+    }
+
+    /// Decodes and checks a chunk.
+    pub fn decode(bytes: &[u8]) -> Result<Chunk, DecodeError> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or(DecodeError::BadMagic)?;
+        let (&version, rest) = rest.split_first().ok_or(DecodeError::Truncated)?;
+        if version != FORMAT_VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        let mut reader = Reader(rest);
+        let count = reader.varint()?;
+        // Every unit takes at least three bytes: never trust a count to size an allocation.
+        let mut units = Vec::with_capacity((count as usize).min(reader.0.len() / 3));
+        for _ in 0..count {
+            units.push(reader.unit()?);
+        }
+        match reader.0.len() {
+            0 => Ok(Chunk { units }),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+}
+
+const HEADER_MAX: usize = MAGIC.len() + 1 + 10;
+
+/// The number of bytes `unit` takes in a chunk.
+pub fn encoded_unit_len(unit: &Unit) -> usize {
+    let bytes = |b: &[u8]| varint_len(b.len() as u64) + b.len();
+    let mut len = 1 + varint_len(unit.weight) + bytes(unit.path.as_bytes());
+    if !unit.excluded.is_empty() {
+        len += varint_len(unit.excluded.len() as u64);
+        len += unit.excluded.iter().map(|n| bytes(n)).sum::<usize>();
+    }
+    len
+}
+
+fn encode_unit(out: &mut Vec<u8>, unit: &Unit) {
+    let mut flags = 0;
+    if unit.recursive {
+        flags |= FLAG_RECURSIVE;
+    }
+    if unit.listing_failed {
+        flags |= FLAG_LISTING_FAILED;
+    }
+    if !unit.excluded.is_empty() {
+        flags |= FLAG_EXCLUDED;
+    }
+    out.push(flags);
+    put_varint(out, unit.weight);
+    put_bytes(out, unit.path.as_bytes());
+    if !unit.excluded.is_empty() {
+        put_varint(out, unit.excluded.len() as u64);
+        for name in &unit.excluded {
+            put_bytes(out, name);
+        }
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self.0.split_first().ok_or(DecodeError::Truncated)?;
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            let bits = u64::from(b & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(DecodeError::Overflow);
+            }
+            value |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::Overflow)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.varint()?;
+        if len > self.0.len() as u64 {
+            return Err(DecodeError::Truncated);
+        }
+        let (bytes, rest) = self.0.split_at(len as usize);
+        self.0 = rest;
+        Ok(bytes)
+    }
+
+    fn unit(&mut self) -> Result<Unit, DecodeError> {
+        let flags = self.byte()?;
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(DecodeError::UnknownFlags(flags));
+        }
+        let weight = self.varint()?;
+        let path = RelPath::from_bytes(self.bytes()?).map_err(DecodeError::BadPath)?;
+        let mut excluded = Vec::new();
+        if flags & FLAG_EXCLUDED != 0 {
+            let count = self.varint()?;
+            for _ in 0..count {
+                let name = self.bytes()?;
+                if name.is_empty()
+                    || name == b"."
+                    || name == b".."
+                    || name.contains(&b'/')
+                    || name.contains(&0)
+                {
+                    return Err(DecodeError::BadName(
+                        String::from_utf8_lossy(name).into_owned(),
+                    ));
+                }
+                excluded.push(name.to_vec());
+            }
+        }
+        Ok(Unit {
+            path,
+            recursive: flags & FLAG_RECURSIVE != 0,
+            listing_failed: flags & FLAG_LISTING_FAILED != 0,
+            weight,
+            excluded,
+        })
+    }
+}
+
+/// When a chunk is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackLimits {
+    /// Largest encoded size of a chunk (a unit that alone is larger gets a chunk of its own).
+    pub max_bytes: usize,
+    /// Largest number of units in a chunk.
+    pub max_units: usize,
+    /// A chunk is closed before it would pass this weight.
+    pub target_weight: u64,
+}
+
+impl PackLimits {
+    /// Limits that cut `total_weight` into about `chunks` chunks of similar weight, never
+    /// lighter than `min_weight` (so a small tree does not turn into many tiny rsyncs).
+    pub fn balanced(total_weight: u64, chunks: u64, min_weight: u64) -> PackLimits {
+        PackLimits {
+            max_bytes: MAX_CHUNK_BYTES,
+            max_units: DEFAULT_MAX_CHUNK_UNITS,
+            target_weight: total_weight.div_ceil(chunks.max(1)).max(min_weight).max(1),
+        }
+    }
+}
+
+/// Packs units, in order, into chunks: a streaming packer that keeps one open chunk.
+#[derive(Debug)]
+pub struct Packer {
+    limits: PackLimits,
+    open: Chunk,
+    bytes: usize,
+    weight: u64,
+}
+
+impl Packer {
+    /// A packer with no open chunk.
+    pub fn new(limits: PackLimits) -> Packer {
+        Packer {
+            limits,
+            open: Chunk::default(),
+            bytes: HEADER_MAX,
+            weight: 0,
+        }
+    }
+
+    /// Adds a unit; returns the previous chunk when the unit did not fit in it.
+    pub fn push(&mut self, unit: Unit) -> Option<Chunk> {
+        let len = encoded_unit_len(&unit);
+        let full = !self.open.units.is_empty()
+            && (self.open.units.len() >= self.limits.max_units
+                || self.bytes + len > self.limits.max_bytes
+                || self.weight.saturating_add(unit.weight) > self.limits.target_weight);
+        let closed = if full { self.take() } else { None };
+        self.bytes += len;
+        self.weight = self.weight.saturating_add(unit.weight);
+        self.open.units.push(unit);
+        closed
+    }
+
+    /// Closes the open chunk, if it has any unit.
+    pub fn finish(mut self) -> Option<Chunk> {
+        self.take()
+    }
+
+    fn take(&mut self) -> Option<Chunk> {
+        self.bytes = HEADER_MAX;
+        self.weight = 0;
+        let chunk = std::mem::take(&mut self.open);
+        (!chunk.units.is_empty()).then_some(chunk)
+    }
+}
+
+/// Packs all `units`, in order, into chunks.
+pub fn pack(units: impl IntoIterator<Item = Unit>, limits: PackLimits) -> Vec<Chunk> {
+    let mut packer = Packer::new(limits);
+    let mut chunks: Vec<Chunk> = units.into_iter().filter_map(|u| packer.push(u)).collect();
+    chunks.extend(packer.finish());
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn unit(path: &[u8], recursive: bool, weight: u64) -> Unit {
+        Unit {
+            path: RelPath::from_bytes(path).unwrap(),
+            recursive,
+            listing_failed: false,
+            weight,
+            excluded: vec![],
+        }
+    }
+
+    #[test]
+    fn golden_encoding() {
+        let mut odd = unit(b"a/-x\n\xff", false, 300);
+        odd.excluded = vec![b".snapshots".to_vec()];
+        odd.listing_failed = true;
+        let chunk = Chunk {
+            units: vec![unit(b"", false, 3), odd],
+        };
+        let bytes = chunk.encode();
+        let mut expected = b"ZKC\x01\x02".to_vec();
+        expected.extend_from_slice(b"\x00\x03\x00");
+        expected.extend_from_slice(b"\x06\xac\x02\x06a/-x\n\xff\x01\x0a.snapshots");
+        assert_eq!(bytes, expected);
+        assert_eq!(Chunk::decode(&bytes).unwrap(), chunk);
+    }
+
+    #[test]
+    fn decode_rejects_damage() {
+        let good = Chunk {
+            units: vec![unit(b"a/b", true, 64)],
+        }
+        .encode();
+        assert_eq!(Chunk::decode(b"XYZ\x01\x00"), Err(DecodeError::BadMagic));
+        assert_eq!(
+            Chunk::decode(b"ZKC\x02\x00"),
+            Err(DecodeError::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            Chunk::decode(&good[..good.len() - 1]),
+            Err(DecodeError::Truncated)
+        );
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(Chunk::decode(&trailing), Err(DecodeError::TrailingBytes(1)));
+        let escape = b"ZKC\x01\x01\x00\x01\x05a/../".to_vec();
+        assert!(matches!(
+            Chunk::decode(&escape),
+            Err(DecodeError::BadPath(_))
+        ));
+        let absolute = b"ZKC\x01\x01\x00\x01\x04/etc".to_vec();
+        assert!(matches!(
+            Chunk::decode(&absolute),
+            Err(DecodeError::BadPath(_))
+        ));
+        let flags = b"ZKC\x01\x01\x80\x01\x00".to_vec();
+        assert_eq!(Chunk::decode(&flags), Err(DecodeError::UnknownFlags(0x80)));
+        let huge_count = b"ZKC\x01\xff\xff\xff\xff\x0f".to_vec();
+        assert_eq!(Chunk::decode(&huge_count), Err(DecodeError::Truncated));
+        let bad_name = b"ZKC\x01\x01\x04\x01\x00\x01\x03a/b".to_vec();
+        assert!(matches!(
+            Chunk::decode(&bad_name),
+            Err(DecodeError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn packing_respects_weight_units_and_bytes() {
+        let units: Vec<Unit> = (0..10)
+            .map(|i| unit(format!("d{i}").as_bytes(), false, 10))
+            .collect();
+        let limits = PackLimits {
+            max_bytes: MAX_CHUNK_BYTES,
+            max_units: 100,
+            target_weight: 30,
+        };
+        let chunks = pack(units.clone(), limits);
+        assert_eq!(
+            chunks.iter().map(|c| c.units.len()).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
+        let limits = PackLimits {
+            max_units: 4,
+            target_weight: u64::MAX,
+            ..limits
+        };
+        assert_eq!(pack(units.clone(), limits).len(), 3);
+        // Each unit is 5 bytes; a header is at most 14.
+        let limits = PackLimits {
+            max_bytes: HEADER_MAX + 10,
+            max_units: 100,
+            target_weight: u64::MAX,
+        };
+        assert_eq!(pack(units, limits).len(), 5);
+        // A unit heavier than the target still gets a chunk, alone.
+        let heavy = vec![unit(b"a", true, 1000), unit(b"b", false, 1)];
+        let limits = PackLimits {
+            max_bytes: MAX_CHUNK_BYTES,
+            max_units: 100,
+            target_weight: 10,
+        };
+        assert_eq!(pack(heavy, limits).len(), 2);
+    }
+
+    #[test]
+    fn balanced_limits() {
+        assert_eq!(PackLimits::balanced(1000, 10, 1).target_weight, 100);
+        assert_eq!(PackLimits::balanced(1000, 10, 500).target_weight, 500);
+        assert_eq!(PackLimits::balanced(0, 0, 0).target_weight, 1);
+    }
+
+    fn arb_unit() -> impl Strategy<Value = Unit> {
+        let component = proptest::collection::vec(any::<u8>(), 1..12)
+            .prop_filter("valid name", |c| {
+                !c.contains(&b'/') && !c.contains(&0) && c != b"." && c != b".."
+            });
+        (
+            proptest::collection::vec(component.clone(), 0..5),
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+            proptest::collection::vec(component, 0..3),
+        )
+            .prop_map(
+                |(parts, recursive, listing_failed, weight, excluded)| Unit {
+                    path: RelPath::from_bytes(&parts.join(&b'/')).unwrap(),
+                    recursive,
+                    listing_failed,
+                    weight,
+                    excluded,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(units in proptest::collection::vec(arb_unit(), 0..50)) {
+            let chunk = Chunk { units };
+            let bytes = chunk.encode();
+            prop_assert_eq!(bytes.len(), MAGIC.len() + 1 + varint_len(chunk.units.len() as u64)
+                + chunk.units.iter().map(encoded_unit_len).sum::<usize>());
+            prop_assert_eq!(Chunk::decode(&bytes).unwrap(), chunk);
+        }
+
+        #[test]
+        fn packing_keeps_order_and_limits(
+            units in proptest::collection::vec(arb_unit(), 0..200),
+            max_units in 1usize..20,
+            target_weight in 1u64..u64::MAX,
+        ) {
+            let limits = PackLimits { max_bytes: 600, max_units, target_weight };
+            let chunks = pack(units.clone(), limits);
+            for chunk in &chunks {
+                prop_assert!(!chunk.units.is_empty());
+                prop_assert!(chunk.units.len() <= max_units);
+                if chunk.units.len() > 1 {
+                    prop_assert!(chunk.encode().len() <= 600);
+                    prop_assert!(chunk.weight() <= target_weight);
+                }
+            }
+            let flat: Vec<Unit> = chunks.into_iter().flat_map(|c| c.units).collect();
+            prop_assert_eq!(flat, units);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut framed = b"ZKC\x01".to_vec();
+            framed.extend(bytes);
+            let _ = Chunk::decode(&framed);
+        }
+    }
+}

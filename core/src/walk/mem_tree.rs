@@ -1,0 +1,138 @@
+//! A file tree held in memory: the model the property tests and the simulator walk.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use super::{EntryKind, FileTree, Listing};
+use crate::unit::RelPath;
+
+/// One entry of a [`MemTree`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemEntry {
+    /// A directory; `unreadable` makes listing it fail with permission denied.
+    Dir {
+        /// Owner uid.
+        owner: u32,
+        /// Listing fails when set.
+        unreadable: bool,
+    },
+    /// A regular file (or anything else that is not a directory or symlink).
+    File,
+    /// A symbolic link (never followed).
+    Symlink,
+}
+
+/// An in-memory tree below an absolute root. Parents must be added before children.
+#[derive(Debug, Clone)]
+pub struct MemTree {
+    root: PathBuf,
+    entries: BTreeMap<RelPath, MemEntry>,
+    children: BTreeMap<RelPath, Vec<OsString>>,
+}
+
+impl MemTree {
+    /// A tree whose root directory (owned by `owner`) is at `root`.
+    pub fn new(root: &Path, owner: u32) -> MemTree {
+        let mut entries = BTreeMap::new();
+        entries.insert(
+            RelPath::root(),
+            MemEntry::Dir {
+                owner,
+                unreadable: false,
+            },
+        );
+        MemTree {
+            root: root.to_path_buf(),
+            entries,
+            children: BTreeMap::new(),
+        }
+    }
+
+    /// The root path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Adds an entry. Panics if its parent is not a directory of the tree (caller misuse).
+    pub fn insert(&mut self, path: RelPath, entry: MemEntry) {
+        let parent = path.parent().expect("the root already exists");
+        assert!(
+            matches!(self.entries.get(&parent), Some(MemEntry::Dir { .. })),
+            "parent of {path:?} must be a directory of the tree"
+        );
+        let name =
+            OsString::from_vec(path.as_bytes()[path.as_bytes().len() - name_len(&path)..].to_vec());
+        if self.entries.insert(path, entry).is_none() {
+            self.children.entry(parent).or_default().push(name);
+        }
+    }
+
+    /// Every entry, the root included, in path order.
+    pub fn entries(&self) -> impl Iterator<Item = (&RelPath, &MemEntry)> {
+        self.entries.iter()
+    }
+
+    fn lookup(&self, path: &Path) -> io::Result<(RelPath, &MemEntry)> {
+        let not_found = || io::Error::from(io::ErrorKind::NotFound);
+        let rest = path.strip_prefix(&self.root).map_err(|_| not_found())?;
+        let rel = RelPath::from_bytes(rest.as_os_str().as_bytes()).map_err(|_| not_found())?;
+        let entry = self.entries.get(&rel).ok_or_else(not_found)?;
+        Ok((rel, entry))
+    }
+}
+
+impl FileTree for MemTree {
+    fn list(&self, dir: &Path) -> io::Result<Listing> {
+        let (rel, entry) = self.lookup(dir)?;
+        match entry {
+            MemEntry::Dir {
+                unreadable: true, ..
+            } => return Err(io::Error::from(io::ErrorKind::PermissionDenied)),
+            MemEntry::Dir { .. } => {}
+            _ => return Err(io::Error::from(io::ErrorKind::NotADirectory)),
+        }
+        let mut listing = Listing::default();
+        for name in self
+            .children
+            .get(&rel)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            listing.entries += 1;
+            if let Some(MemEntry::Dir { .. }) = self.entries.get(&rel.join(name)) {
+                listing.subdirs.push(name.clone());
+            }
+        }
+        Ok(listing)
+    }
+
+    fn kind(&self, path: &Path, follow_symlinks: bool) -> io::Result<EntryKind> {
+        let (_, entry) = self.lookup(path)?;
+        Ok(match entry {
+            MemEntry::Dir { .. } => EntryKind::Dir,
+            // The model's symlinks point nowhere inside the tree.
+            MemEntry::Symlink if follow_symlinks => return Err(io::ErrorKind::NotFound.into()),
+            MemEntry::Symlink => EntryKind::Symlink,
+            MemEntry::File => EntryKind::Other,
+        })
+    }
+
+    fn owner(&self, path: &Path) -> io::Result<u32> {
+        match self.lookup(path)?.1 {
+            MemEntry::Dir { owner, .. } => Ok(*owner),
+            _ => Ok(0),
+        }
+    }
+
+    fn subdir_hint(&self, dir: &Path) -> Option<u64> {
+        self.list(dir).ok().map(|l| l.subdirs.len() as u64)
+    }
+}
+
+fn name_len(path: &RelPath) -> usize {
+    let bytes = path.as_bytes();
+    bytes.len() - bytes.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)
+}
