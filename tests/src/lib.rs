@@ -1,0 +1,61 @@
+//! Support for the end-to-end tests: the `zkrsync` binary and tree builders.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The `zkrsync` binary of this workspace, built if it is not there yet.
+pub fn zkrsync_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Test executables live in target/<profile>/deps; binaries in target/<profile>.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let bin = profile_dir.join("zkrsync");
+        if !bin.exists() {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let release = profile_dir.file_name() == Some(OsStr::new("release"));
+            let mut build = Command::new(cargo);
+            build.args(["build", "-p", "zkrsync-launcher", "--bin", "zkrsync"]);
+            if release {
+                build.arg("--release");
+            }
+            assert!(
+                build.status().expect("run cargo build").success(),
+                "cargo build of zkrsync failed"
+            );
+        }
+        bin
+    })
+}
+
+/// Runs `zkrsync` with `args`.
+pub fn zkrsync<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(zkrsync_bin())
+        .args(args)
+        .output()
+        .expect("run zkrsync")
+}
+
+/// Splits `bytes` at `sep`, dropping the empty piece after a final separator.
+pub fn records(bytes: &[u8], sep: u8) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = bytes.split(|&b| b == sep).map(<[u8]>::to_vec).collect();
+    if out.last().is_some_and(Vec::is_empty) {
+        out.pop();
+    }
+    out
+}
+
+/// `root/rel` for a relative path given as bytes.
+pub fn under(root: &Path, rel: &[u8]) -> PathBuf {
+    root.join(OsStr::from_bytes(rel))
+}
