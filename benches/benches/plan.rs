@@ -12,12 +12,26 @@ fn bench_plan(c: &mut Criterion) {
         let total: u64 = units.iter().map(|u| u.weight).sum();
         let limits = PackLimits::balanced(total, 256, 1);
         group.throughput(Throughput::Elements(count as u64));
-        group.bench_with_input(BenchmarkId::new("pack+encode", count), &units, |b, units| {
-            b.iter(|| pack(units.iter().cloned(), limits).iter().map(|c| c.encode().len()).sum::<usize>())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("pack+encode", count),
+            &units,
+            |b, units| {
+                b.iter(|| {
+                    pack(units.iter().cloned(), limits)
+                        .iter()
+                        .map(|c| c.encode().len())
+                        .sum::<usize>()
+                })
+            },
+        );
         let encoded: Vec<Vec<u8>> = pack(units, limits).iter().map(Chunk::encode).collect();
         group.bench_with_input(BenchmarkId::new("decode", count), &encoded, |b, encoded| {
-            b.iter(|| encoded.iter().map(|e| Chunk::decode(e).expect("decode").units.len()).sum::<usize>())
+            b.iter(|| {
+                encoded
+                    .iter()
+                    .map(|e| Chunk::decode(e).expect("decode").units.len())
+                    .sum::<usize>()
+            })
         });
     }
     group.finish();

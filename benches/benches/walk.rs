@@ -26,9 +26,11 @@ fn bench_walk(c: &mut Criterion) {
             let spec = WalkSpec::with_depth(depth);
             let units = walk(&FsTree, &root, &spec).expect("walk").units.len();
             group.throughput(Throughput::Elements(units as u64));
-            group.bench_with_input(BenchmarkId::new(label, format!("depth{depth}")), &spec, |b, spec| {
-                b.iter(|| walk(&FsTree, &root, spec).expect("walk"))
-            });
+            group.bench_with_input(
+                BenchmarkId::new(label, format!("depth{depth}")),
+                &spec,
+                |b, spec| b.iter(|| walk(&FsTree, &root, spec).expect("walk")),
+            );
         }
     }
     group.finish();

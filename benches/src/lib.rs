@@ -20,19 +20,32 @@ pub struct TreeShape {
 
 impl TreeShape {
     /// About 100k entries: 10 x 10 x 10 directories with 100 files each.
-    pub const ENTRIES_100K: TreeShape = TreeShape { fanout: 10, levels: 3, files_per_leaf: 100 };
+    pub const ENTRIES_100K: TreeShape = TreeShape {
+        fanout: 10,
+        levels: 3,
+        files_per_leaf: 100,
+    };
     /// About 1M entries: 10 x 10 x 10 directories with 1,000 files each.
-    pub const ENTRIES_1M: TreeShape = TreeShape { fanout: 10, levels: 3, files_per_leaf: 1000 };
+    pub const ENTRIES_1M: TreeShape = TreeShape {
+        fanout: 10,
+        levels: 3,
+        files_per_leaf: 1000,
+    };
 
     /// Entries (directories and files) below the root.
     pub fn entries(&self) -> u64 {
-        let dirs: u64 = (1..=self.levels).map(|l| u64::from(self.fanout).pow(l)).sum();
+        let dirs: u64 = (1..=self.levels)
+            .map(|l| u64::from(self.fanout).pow(l))
+            .sum();
         dirs + u64::from(self.fanout).pow(self.levels) * u64::from(self.files_per_leaf)
     }
 
     /// A directory name that says the shape, for caching generated trees.
     pub fn name(&self) -> String {
-        format!("tree-f{}-l{}-n{}", self.fanout, self.levels, self.files_per_leaf)
+        format!(
+            "tree-f{}-l{}-n{}",
+            self.fanout, self.levels, self.files_per_leaf
+        )
     }
 }
 
@@ -72,7 +85,12 @@ fn create_level(dir: &Path, shape: TreeShape, remaining: u32) -> io::Result<()> 
 pub fn synthetic_units(count: usize) -> Vec<Unit> {
     (0..count)
         .map(|i| {
-            let path = format!("project{:04}/user{:03}/run-{:07}", i / 10_000, (i / 100) % 100, i);
+            let path = format!(
+                "project{:04}/user{:03}/run-{:07}",
+                i / 10_000,
+                (i / 100) % 100,
+                i
+            );
             Unit {
                 path: RelPath::from_bytes(path.as_bytes()).expect("valid path"),
                 recursive: i % 10 == 0,

@@ -22,7 +22,11 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let shape = TreeShape { fanout: args.fanout, levels: args.levels, files_per_leaf: args.files };
+    let shape = TreeShape {
+        fanout: args.fanout,
+        levels: args.levels,
+        files_per_leaf: args.files,
+    };
     ensure_tree(&args.dir, shape)?;
     println!("{} entries in {}", shape.entries(), args.dir.display());
     Ok(())
