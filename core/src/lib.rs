@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod plan;
+pub mod protocol;
 pub mod rsync_stats;
 pub mod unit;
 pub mod walk;

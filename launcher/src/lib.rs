@@ -1,5 +1,16 @@
-//! The real world of zkrsync: the `zkrsync` agent's commands.
+//! The real world of zkrsync: the `zkrsync` agent's commands and the driver that runs the
+//! core's state machines on tokio, zookeeper-client and rsync.
 
+pub mod dest_cmd;
+pub mod driver;
 pub mod exit_code;
+pub mod logging;
 pub mod paths_cmd;
+pub mod report;
+pub mod rsync_daemon;
+pub mod rsync_run;
+pub mod source_cmd;
+pub mod status_cmd;
 pub mod walk_args;
+pub mod zk_connect;
+pub mod zk_ops;

@@ -2,7 +2,7 @@
 //! through ZooKeeper.
 
 use clap::{Parser, Subcommand};
-use zkrsync_launcher::{exit_code, paths_cmd};
+use zkrsync_launcher::{dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd};
 
 #[derive(Debug, Parser)]
 #[command(name = "zkrsync", version, about, propagate_version = true)]
@@ -15,12 +15,24 @@ struct Cli {
 enum Command {
     /// Print the units of work of a tree (no ZooKeeper needed).
     Paths(paths_cmd::PathsArgs),
+    /// Run a source: the first of a session is the master, the others copy with rsync.
+    Source(Box<source_cmd::SourceArgs>),
+    /// Run a destination: an rsync daemon that receives the copy.
+    Dest(Box<dest_cmd::DestArgs>),
+    /// Show where a session stands (exit 14 when there is no such session).
+    Status(status_cmd::StatusArgs),
+    /// End a session on purpose: every client stops, its znodes are deleted.
+    Abort(status_cmd::AbortArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Paths(args) => paths_cmd::run(args),
+        Command::Source(args) => source_cmd::run(args),
+        Command::Dest(args) => dest_cmd::run(args),
+        Command::Status(args) => status_cmd::status(args),
+        Command::Abort(args) => status_cmd::abort(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

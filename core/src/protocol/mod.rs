@@ -1,0 +1,466 @@
+//! The coordination protocol: state machines for a source ([`Source`]: master or worker)
+//! and a destination ([`Dest`]) that never do I/O.
+//!
+//! ZooKeeper replies, watch events, session events, walk and rsync results and timers come
+//! in as [`Input`]s through `handle(now, input)`; ZooKeeper requests, walks, rsync
+//! spawns and kills, timers, progress and the exit come out as [`Output`]s through
+//! `poll_output()`. The real agent (tokio, zookeeper-client, rsync) and the simulator drive
+//! the same machines with thin loops.
+//!
+//! The ZooKeeper layout of a session is in [`layout`]; what every znode holds is in
+//! [`records`]; the session parameters that every client must agree on are in [`params`].
+
+pub mod dest;
+pub mod layout;
+pub mod params;
+pub mod records;
+mod requests;
+pub mod rsync_job;
+pub mod source;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use crate::rsync_stats::RsyncStats;
+use crate::unit::Unit;
+
+pub use dest::{Dest, DestConfig};
+pub use layout::Layout;
+pub use params::SessionParams;
+pub use rsync_job::RsyncJob;
+pub use source::{Source, SourceConfig};
+
+/// Identifies a request, so that its reply can be matched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReqId(pub u64);
+
+/// Identifies an rsync job of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+/// How a znode is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateMode {
+    /// Stays until deleted.
+    Persistent,
+    /// Stays until deleted; the server appends a 10-digit sequence number to the name.
+    PersistentSequential,
+    /// Deleted by the server when the creating session ends.
+    Ephemeral,
+    /// Ephemeral, with a sequence number appended to the name.
+    EphemeralSequential,
+}
+
+/// One operation of a [`ZkOp::Multi`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultiOp {
+    /// Create a znode.
+    Create {
+        /// Full path.
+        path: String,
+        /// Data.
+        data: Vec<u8>,
+        /// Mode.
+        mode: CreateMode,
+    },
+    /// Delete a znode (any version).
+    Delete {
+        /// Full path.
+        path: String,
+    },
+    /// Replace a znode's data (any version).
+    SetData {
+        /// Full path.
+        path: String,
+        /// Data.
+        data: Vec<u8>,
+    },
+}
+
+/// A ZooKeeper request. Paths are absolute within the client's chroot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZkOp {
+    /// Create a znode; replies [`ZkReply::Created`] with the actual path.
+    Create {
+        /// Full path (for sequential modes, the prefix).
+        path: String,
+        /// Data.
+        data: Vec<u8>,
+        /// Mode.
+        mode: CreateMode,
+    },
+    /// Delete a znode of any version; replies [`ZkReply::Done`].
+    Delete {
+        /// Full path.
+        path: String,
+    },
+    /// Replace a znode's data; replies [`ZkReply::Done`].
+    SetData {
+        /// Full path.
+        path: String,
+        /// Data.
+        data: Vec<u8>,
+    },
+    /// Read a znode's data; replies [`ZkReply::Data`]. With `watch`, a one-shot data watch
+    /// (changed or deleted) is left when the node exists.
+    GetData {
+        /// Full path.
+        path: String,
+        /// Leave a watch.
+        watch: bool,
+    },
+    /// List a znode's children (names only); replies [`ZkReply::Children`]. With `watch`, a
+    /// one-shot child watch is left when the node exists.
+    GetChildren {
+        /// Full path.
+        path: String,
+        /// Leave a watch.
+        watch: bool,
+    },
+    /// Does a znode exist; replies [`ZkReply::Exists`]. With `watch`, a one-shot watch for
+    /// its creation, change or deletion is left either way.
+    Exists {
+        /// Full path.
+        path: String,
+        /// Leave a watch.
+        watch: bool,
+    },
+    /// Several operations applied atomically; replies [`ZkReply::Multi`] when all succeed,
+    /// [`ZkError::MultiFailed`] otherwise.
+    Multi(Vec<MultiOp>),
+}
+
+/// A successful reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZkReply {
+    /// Created, at this path (which has the sequence number for sequential modes).
+    Created(String),
+    /// Deleted, data set, or multi applied.
+    Done,
+    /// A znode's data.
+    Data(Vec<u8>),
+    /// A znode's children, by name.
+    Children(Vec<String>),
+    /// Whether the znode exists.
+    Exists(bool),
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZkError {
+    /// The znode (or, for a create, its parent) does not exist.
+    NoNode,
+    /// The znode exists already.
+    NodeExists,
+    /// The znode has children.
+    NotEmpty,
+    /// The ACL does not allow this.
+    NoAuth,
+    /// The session has expired: nothing more can be done with it.
+    SessionExpired,
+    /// The connection was lost before the reply came: the request may or may not have been
+    /// applied.
+    ConnectionLoss,
+    /// A multi failed as a whole; the error of the first failing operation and its index.
+    MultiFailed {
+        /// Index of the first operation that failed.
+        index: usize,
+        /// Its error.
+        error: Box<ZkError>,
+    },
+    /// Anything else, with the client's message.
+    Other(String),
+}
+
+impl std::fmt::Display for ZkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ZkError::NoNode => f.write_str("no such znode"),
+            ZkError::NodeExists => f.write_str("znode exists"),
+            ZkError::NotEmpty => f.write_str("znode has children"),
+            ZkError::NoAuth => f.write_str("not authorized"),
+            ZkError::SessionExpired => f.write_str("session expired"),
+            ZkError::ConnectionLoss => f.write_str("connection lost"),
+            ZkError::MultiFailed { index, error } => {
+                write!(f, "operation {index} of a multi failed: {error}")
+            }
+            ZkError::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+/// What a one-shot watch reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchKind {
+    /// The znode was created.
+    Created,
+    /// The znode was deleted.
+    Deleted,
+    /// The znode's data changed.
+    DataChanged,
+    /// The znode's children changed.
+    ChildrenChanged,
+}
+
+/// The state of the client's ZooKeeper session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// Connected: a new session (after [`Output::NewSession`] or at start) or the same session
+    /// again after a disconnection.
+    Connected {
+        /// True when this is a session the machine has not seen before.
+        new_session: bool,
+    },
+    /// The connection is lost; the session may still be alive on the server.
+    Disconnected,
+    /// The session has expired: its ephemeral znodes and watches are gone.
+    Expired,
+}
+
+/// What the driver found when it walked the source tree for the master.
+#[derive(Debug, Clone)]
+pub struct Walked {
+    /// The units, in the walk's order.
+    pub units: Vec<Unit>,
+    /// Whether the root had any entry (a source that is empty later is then suspect).
+    pub root_nonempty: bool,
+    /// Directories read.
+    pub dirs_read: u64,
+    /// Directories that could not be read.
+    pub errors: u64,
+}
+
+/// How one rsync job ended, as reported by the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RsyncOutcome {
+    /// rsync ran to its end.
+    Exited {
+        /// Its exit code, the worst of the job's invocations (None: killed by a signal).
+        code: Option<i32>,
+        /// Its `--stats`, summed over the job's invocations.
+        stats: RsyncStats,
+        /// The last lines of its error output.
+        stderr_tail: String,
+    },
+    /// The driver did not start rsync because the source tree is missing, not a directory,
+    /// or empty although the plan says it was not (an unmounted file system).
+    SourceMissing(String),
+    /// rsync could not be started at all.
+    SpawnFailed(String),
+}
+
+/// The driver's view of a tree (a destination's or a source's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeState {
+    /// The tree is there.
+    Present,
+    /// The tree is missing, with the reason.
+    Missing(String),
+}
+
+/// A timer a machine asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// Periodic progress report of the master.
+    Progress,
+    /// The master stops waiting for clients to leave.
+    LeaveDeadline,
+    /// A disconnected worker stops its rsync before its session could expire on the server.
+    Lease,
+}
+
+/// An input to a machine.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The ZooKeeper session changed state.
+    Session(SessionEvent),
+    /// The reply to a request.
+    Reply {
+        /// The request.
+        id: ReqId,
+        /// Its result.
+        result: Result<ZkReply, ZkError>,
+    },
+    /// A one-shot watch fired.
+    Watch {
+        /// The znode.
+        path: String,
+        /// What happened.
+        kind: WatchKind,
+    },
+    /// The walk asked for by [`Output::Walk`] finished (or failed, with a one-line reason).
+    Walked(Result<Walked, String>),
+    /// An rsync job ended.
+    RsyncDone {
+        /// The job.
+        id: JobId,
+        /// How.
+        outcome: RsyncOutcome,
+    },
+    /// A timer fired.
+    Timer(Timer),
+    /// The driver checked the machine's tree.
+    Tree(TreeState),
+    /// The user asked the process to stop (SIGINT, SIGTERM).
+    Interrupt,
+}
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something is wrong.
+    Error,
+    /// Something may be wrong.
+    Warn,
+    /// Progress of the session.
+    Info,
+    /// Detail.
+    Debug,
+}
+
+/// Counts of the session's chunks and what the copied data amounts to so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Chunks in the plan.
+    pub chunks: u64,
+    /// Whether the plan is complete (false while the master is still publishing).
+    pub plan_ready: bool,
+    /// Units in the plan.
+    pub units: u64,
+    /// Chunks done.
+    pub done: u64,
+    /// Chunks failed for good.
+    pub failed: u64,
+    /// Chunks being copied.
+    pub running: u64,
+    /// Sources in the session (master included).
+    pub sources: u64,
+    /// Destinations in the session.
+    pub dests: u64,
+    /// Stats of the chunks done so far.
+    pub stats: RsyncStats,
+}
+
+/// A chunk that failed for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedChunk {
+    /// The chunk's name.
+    pub chunk: String,
+    /// Its record (error and a few of its paths).
+    pub record: records::FailedRecord,
+}
+
+/// The master's summary at the end of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Final counts and stats.
+    pub progress: Progress,
+    /// The chunks that failed for good.
+    pub failed: Vec<FailedChunk>,
+    /// Znodes of the session that could not be deleted (clients still connected).
+    pub left_behind: bool,
+}
+
+/// How a machine ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// Process exit code (see the README: 0 done, 1 some chunks failed or aborted, 2
+    /// configuration, 130 interrupted).
+    pub code: i32,
+    /// A one-line explanation when the code is not 0.
+    pub message: Option<String>,
+}
+
+/// Exit codes.
+pub mod exit_code {
+    /// Everything done.
+    pub const OK: i32 = 0;
+    /// Some chunks failed, or the session was aborted.
+    pub const PARTIAL: i32 = 1;
+    /// Usage or configuration error.
+    pub const CONFIG: i32 = 2;
+    /// No such session (`zkrsync status`).
+    pub const NO_SESSION: i32 = 14;
+    /// Interrupted by a signal.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// An output of a machine, for its driver to carry out.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Send a ZooKeeper request; reply with [`Input::Reply`] and the same id.
+    Zk {
+        /// The request's id.
+        id: ReqId,
+        /// The request.
+        op: ZkOp,
+    },
+    /// Drop the expired session and connect with a new one; report
+    /// `Input::Session(SessionEvent::Connected { new_session: true })`.
+    NewSession,
+    /// Walk the source tree (master); reply with [`Input::Walked`].
+    Walk,
+    /// Run an rsync job; reply with [`Input::RsyncDone`].
+    Spawn {
+        /// The job's id.
+        id: JobId,
+        /// What to run.
+        job: RsyncJob,
+    },
+    /// Kill an rsync job at once (its result no longer counts); it still ends with
+    /// [`Input::RsyncDone`].
+    Kill {
+        /// The job.
+        id: JobId,
+    },
+    /// Fire [`Input::Timer`] at this time (replacing an earlier one of the same kind).
+    SetTimer {
+        /// Which.
+        timer: Timer,
+        /// When.
+        at: Instant,
+    },
+    /// Check the tree and report [`Input::Tree`] now and whenever it changes.
+    WatchTree,
+    /// A log line.
+    Log {
+        /// Severity.
+        level: Level,
+        /// The line.
+        message: String,
+    },
+    /// Where the session stands (master).
+    Progress(Progress),
+    /// The session is over (master): the summary to print and to write to the done-file.
+    Summary(Summary),
+    /// The machine is finished; the driver closes the session and exits with this.
+    Exit(Exit),
+}
+
+/// What the drivers need of a machine: inputs in, outputs out.
+pub trait Machine {
+    /// Feeds one input, at time `now`.
+    fn handle(&mut self, now: Instant, input: Input);
+    /// The next output, if any.
+    fn poll_output(&mut self) -> Option<Output>;
+}
+
+impl Machine for Source {
+    fn handle(&mut self, now: Instant, input: Input) {
+        Source::handle(self, now, input)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        Source::poll_output(self)
+    }
+}
+
+impl Machine for Dest {
+    fn handle(&mut self, now: Instant, input: Input) {
+        Dest::handle(self, now, input)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        Dest::poll_output(self)
+    }
+}

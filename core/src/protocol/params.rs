@@ -1,0 +1,233 @@
+//! The session parameters: everything that changes what a session copies. The first source
+//! records them in `config`; a client whose parameters differ refuses to join.
+
+use super::records::{Fields, Lines, RecordError};
+
+/// The parameters every source of a session must agree on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionParams {
+    /// `--depth`.
+    pub depth: u32,
+    /// `--exclude` ('' for none).
+    pub exclude: String,
+    /// `--exclude-owner`, as given.
+    pub exclude_owner: String,
+    /// `--subpath`, as given (bytes).
+    pub subpaths: Vec<Vec<u8>>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--delete`.
+    pub delete: bool,
+    /// `--checksum`.
+    pub checksum: bool,
+    /// `--hard-links`.
+    pub hard_links: bool,
+    /// `--inplace`.
+    pub inplace: bool,
+    /// `--timeout` in seconds (0: none).
+    pub timeout: u32,
+    /// `--rsync-opt`, in order.
+    pub rsync_opts: Vec<String>,
+    /// `--attempts`.
+    pub attempts: u32,
+}
+
+impl Default for SessionParams {
+    fn default() -> Self {
+        SessionParams {
+            depth: crate::walk::DEFAULT_DEPTH,
+            exclude: crate::walk::DEFAULT_EXCLUDE.to_owned(),
+            exclude_owner: "root".to_owned(),
+            subpaths: Vec::new(),
+            dry_run: false,
+            delete: false,
+            checksum: false,
+            hard_links: false,
+            inplace: false,
+            timeout: 0,
+            rsync_opts: Vec::new(),
+            attempts: 3,
+        }
+    }
+}
+
+/// The first parameter in which a client differs from its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The option, as on the command line (`--depth`).
+    pub option: &'static str,
+    /// The session's value.
+    pub session: String,
+    /// The client's value.
+    pub client: String,
+}
+
+impl SessionParams {
+    /// Encodes, as the `config` znode holds it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put("version", 1)
+            .put("depth", self.depth)
+            .put_bytes("exclude", self.exclude.as_bytes())
+            .put_bytes("exclude_owner", self.exclude_owner.as_bytes());
+        for s in &self.subpaths {
+            l.put_bytes("subpath", s);
+        }
+        l.put("dry_run", self.dry_run)
+            .put("delete", self.delete)
+            .put("checksum", self.checksum)
+            .put("hard_links", self.hard_links)
+            .put("inplace", self.inplace)
+            .put("timeout", self.timeout);
+        for o in &self.rsync_opts {
+            l.put_bytes("rsync_opt", o.as_bytes());
+        }
+        l.put("attempts", self.attempts);
+        l.into_bytes()
+    }
+
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<SessionParams, RecordError> {
+        let f = Fields::parse("config", data)?;
+        let text = |key: &str| -> Result<String, RecordError> {
+            Ok(String::from_utf8_lossy(&f.bytes(key)?).into_owned())
+        };
+        Ok(SessionParams {
+            depth: f.num("depth")?,
+            exclude: text("exclude")?,
+            exclude_owner: text("exclude_owner")?,
+            subpaths: f.all_bytes("subpath")?,
+            dry_run: f.bool("dry_run")?,
+            delete: f.bool("delete")?,
+            checksum: f.bool("checksum")?,
+            hard_links: f.bool("hard_links")?,
+            inplace: f.bool("inplace")?,
+            timeout: f.num("timeout")?,
+            rsync_opts: f
+                .all_bytes("rsync_opt")?
+                .into_iter()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .collect(),
+            attempts: f.num("attempts")?,
+        })
+    }
+
+    /// The first parameter where `self` (a client) differs from `session`.
+    pub fn mismatch(&self, session: &SessionParams) -> Option<Mismatch> {
+        fn show_list<T: AsRef<[u8]>>(items: &[T]) -> String {
+            let shown: Vec<String> = items
+                .iter()
+                .map(|i| format!("{:?}", String::from_utf8_lossy(i.as_ref())))
+                .collect();
+            format!("[{}]", shown.join(", "))
+        }
+        let checks: [(&'static str, String, String); 12] = [
+            ("--depth", session.depth.to_string(), self.depth.to_string()),
+            (
+                "--exclude",
+                format!("{:?}", session.exclude),
+                format!("{:?}", self.exclude),
+            ),
+            (
+                "--exclude-owner",
+                format!("{:?}", session.exclude_owner),
+                format!("{:?}", self.exclude_owner),
+            ),
+            (
+                "--subpath",
+                show_list(&session.subpaths),
+                show_list(&self.subpaths),
+            ),
+            (
+                "--dry-run",
+                session.dry_run.to_string(),
+                self.dry_run.to_string(),
+            ),
+            (
+                "--delete",
+                session.delete.to_string(),
+                self.delete.to_string(),
+            ),
+            (
+                "--checksum",
+                session.checksum.to_string(),
+                self.checksum.to_string(),
+            ),
+            (
+                "--hard-links",
+                session.hard_links.to_string(),
+                self.hard_links.to_string(),
+            ),
+            (
+                "--inplace",
+                session.inplace.to_string(),
+                self.inplace.to_string(),
+            ),
+            (
+                "--timeout",
+                session.timeout.to_string(),
+                self.timeout.to_string(),
+            ),
+            (
+                "--rsync-opt",
+                show_list(&session.rsync_opts),
+                show_list(&self.rsync_opts),
+            ),
+            (
+                "--attempts",
+                session.attempts.to_string(),
+                self.attempts.to_string(),
+            ),
+        ];
+        checks
+            .into_iter()
+            .find(|(_, s, c)| s != c)
+            .map(|(option, session, client)| Mismatch {
+                option,
+                session,
+                client,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let p = SessionParams {
+            depth: 2,
+            exclude: "a=b\nc%".into(),
+            subpaths: vec![b"2_a/b\xff".to_vec()],
+            delete: true,
+            timeout: 30,
+            rsync_opts: vec!["--bwlimit=10M".into(), "--no-perms".into()],
+            ..Default::default()
+        };
+        assert_eq!(SessionParams::decode(&p.encode()).unwrap(), p);
+        assert_eq!(
+            SessionParams::decode(&SessionParams::default().encode()).unwrap(),
+            SessionParams::default()
+        );
+    }
+
+    #[test]
+    fn mismatch_names_the_option() {
+        let session = SessionParams::default();
+        assert_eq!(session.mismatch(&session), None);
+        let mut client = session.clone();
+        client.delete = true;
+        let m = client.mismatch(&session).unwrap();
+        assert_eq!(
+            (m.option, m.session.as_str(), m.client.as_str()),
+            ("--delete", "false", "true")
+        );
+        let mut client = session.clone();
+        client.rsync_opts.push("-z".into());
+        assert_eq!(client.mismatch(&session).unwrap().option, "--rsync-opt");
+        let mut client = session.clone();
+        client.attempts = 5;
+        assert_eq!(client.mismatch(&session).unwrap().option, "--attempts");
+    }
+}

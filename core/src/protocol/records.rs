@@ -1,0 +1,468 @@
+//! What the session's znodes hold: small `key=value` lines (UTF-8 text, values
+//! percent-escaped), readable with `zkCli.sh get` and stable across versions.
+
+use std::collections::BTreeMap;
+
+use crate::rsync_stats::RsyncStats;
+
+/// A record that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable {what} record: {reason}")]
+pub struct RecordError {
+    what: &'static str,
+    reason: String,
+}
+
+impl RecordError {
+    fn new(what: &'static str, reason: impl Into<String>) -> Self {
+        RecordError {
+            what,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Escapes bytes outside printable ASCII, and `%`, as `%XX`.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (0x21..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reverses [`escape`].
+pub fn unescape(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Lines of `key=value`, keys in the order written; a key may repeat (lists).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Lines(String);
+
+impl Lines {
+    pub(crate) fn put(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+        self.0.push_str(key);
+        self.0.push('=');
+        self.0.push_str(&value.to_string());
+        self.0.push('\n');
+        self
+    }
+    pub(crate) fn put_bytes(&mut self, key: &str, value: &[u8]) -> &mut Self {
+        let escaped = escape(value);
+        self.put(key, escaped)
+    }
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.0.into_bytes()
+    }
+}
+
+/// Parsed `key=value` lines.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    what: &'static str,
+    map: BTreeMap<String, Vec<String>>,
+}
+
+impl Fields {
+    pub(crate) fn parse(what: &'static str, data: &[u8]) -> Result<Fields, RecordError> {
+        let text = std::str::from_utf8(data).map_err(|_| RecordError::new(what, "not UTF-8"))?;
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| RecordError::new(what, format!("line {line:?} has no '='")))?;
+            map.entry(key.to_owned())
+                .or_default()
+                .push(value.to_owned());
+        }
+        Ok(Fields { what, map })
+    }
+    pub(crate) fn all(&self, key: &str) -> &[String] {
+        self.map.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
+    pub(crate) fn str(&self, key: &str) -> Result<&str, RecordError> {
+        self.all(key)
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| RecordError::new(self.what, format!("no {key}")))
+    }
+    pub(crate) fn num<T: std::str::FromStr>(&self, key: &str) -> Result<T, RecordError> {
+        self.str(key)?
+            .parse()
+            .map_err(|_| RecordError::new(self.what, format!("{key} is not a number")))
+    }
+    pub(crate) fn num_or<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> Result<T, RecordError> {
+        if self.all(key).is_empty() {
+            Ok(default)
+        } else {
+            self.num(key)
+        }
+    }
+    pub(crate) fn bool(&self, key: &str) -> Result<bool, RecordError> {
+        match self.str(key)? {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(RecordError::new(
+                self.what,
+                format!("{key} is not true or false"),
+            )),
+        }
+    }
+    pub(crate) fn bytes(&self, key: &str) -> Result<Vec<u8>, RecordError> {
+        unescape(self.str(key)?)
+            .ok_or_else(|| RecordError::new(self.what, format!("{key} is badly escaped")))
+    }
+    pub(crate) fn all_bytes(&self, key: &str) -> Result<Vec<Vec<u8>>, RecordError> {
+        self.all(key)
+            .iter()
+            .map(|v| {
+                unescape(v)
+                    .ok_or_else(|| RecordError::new(self.what, format!("{key} is badly escaped")))
+            })
+            .collect()
+    }
+}
+
+/// State of the plan (`plan` znode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    /// True when every chunk is published.
+    pub ready: bool,
+    /// Chunks published (valid when ready).
+    pub chunks: u64,
+    /// Units published (valid when ready).
+    pub units: u64,
+    /// Whether the source root had entries when it was walked.
+    pub root_nonempty: bool,
+}
+
+impl PlanRecord {
+    /// A plan being built.
+    pub fn building() -> PlanRecord {
+        PlanRecord {
+            ready: false,
+            chunks: 0,
+            units: 0,
+            root_nonempty: false,
+        }
+    }
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put("state", if self.ready { "ready" } else { "building" })
+            .put("chunks", self.chunks)
+            .put("units", self.units)
+            .put("root_nonempty", self.root_nonempty);
+        l.into_bytes()
+    }
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<PlanRecord, RecordError> {
+        let f = Fields::parse("plan", data)?;
+        Ok(PlanRecord {
+            ready: match f.str("state")? {
+                "ready" => true,
+                "building" => false,
+                other => return Err(RecordError::new("plan", format!("unknown state {other:?}"))),
+            },
+            chunks: f.num("chunks")?,
+            units: f.num("units")?,
+            root_nonempty: f.bool("root_nonempty")?,
+        })
+    }
+}
+
+/// A destination (`dests/<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestRecord {
+    /// Address its rsync daemon listens on.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+    /// rsync module of the session.
+    pub module: String,
+    /// False while its tree is missing: it takes no work.
+    pub active: bool,
+    /// Host name, for messages.
+    pub host: String,
+    /// Extra fields written by later issues (authentication); kept as they are.
+    pub extra: Vec<(String, String)>,
+}
+
+impl DestRecord {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put("address", &self.address)
+            .put("port", self.port)
+            .put("module", &self.module)
+            .put("state", if self.active { "active" } else { "paused" })
+            .put_bytes("host", self.host.as_bytes());
+        for (k, v) in &self.extra {
+            l.put(k, v);
+        }
+        l.into_bytes()
+    }
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<DestRecord, RecordError> {
+        let f = Fields::parse("destination", data)?;
+        let known = ["address", "port", "module", "state", "host"];
+        Ok(DestRecord {
+            address: f.str("address")?.to_owned(),
+            port: f.num("port")?,
+            module: f.str("module")?.to_owned(),
+            active: f.str("state")? == "active",
+            host: String::from_utf8_lossy(&f.bytes("host")?).into_owned(),
+            extra: f
+                .map
+                .iter()
+                .filter(|(k, _)| !known.contains(&k.as_str()))
+                .flat_map(|(k, vs)| vs.iter().map(move |v| (k.clone(), v.clone())))
+                .collect(),
+        })
+    }
+    /// The rsync URL of the module.
+    pub fn url(&self) -> String {
+        let host = if self.address.contains(':') {
+            format!("[{}]", self.address)
+        } else {
+            self.address.clone()
+        };
+        format!("rsync://{host}:{}/{}/", self.port, self.module)
+    }
+}
+
+fn put_stats(l: &mut Lines, s: &RsyncStats) {
+    l.put("files", s.files)
+        .put("regular_files_transferred", s.regular_files_transferred)
+        .put("created_files", s.created_files)
+        .put("deleted_files", s.deleted_files)
+        .put("total_file_size", s.total_file_size)
+        .put("transferred_file_size", s.transferred_file_size)
+        .put("literal_data", s.literal_data)
+        .put("matched_data", s.matched_data)
+        .put("file_list_size", s.file_list_size)
+        .put("bytes_sent", s.bytes_sent)
+        .put("bytes_received", s.bytes_received);
+}
+
+fn get_stats(f: &Fields) -> Result<RsyncStats, RecordError> {
+    Ok(RsyncStats {
+        files: f.num_or("files", 0)?,
+        regular_files_transferred: f.num_or("regular_files_transferred", 0)?,
+        created_files: f.num_or("created_files", 0)?,
+        deleted_files: f.num_or("deleted_files", 0)?,
+        total_file_size: f.num_or("total_file_size", 0)?,
+        transferred_file_size: f.num_or("transferred_file_size", 0)?,
+        literal_data: f.num_or("literal_data", 0)?,
+        matched_data: f.num_or("matched_data", 0)?,
+        file_list_size: f.num_or("file_list_size", 0)?,
+        bytes_sent: f.num_or("bytes_sent", 0)?,
+        bytes_received: f.num_or("bytes_received", 0)?,
+    })
+}
+
+/// A chunk done (`done/<chunk>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DoneRecord {
+    /// Who copied it.
+    pub worker: String,
+    /// To which destination.
+    pub dest: String,
+    /// rsync's stats.
+    pub stats: RsyncStats,
+    /// rsync's exit code (0, or 24 when files vanished).
+    pub code: i32,
+}
+
+impl DoneRecord {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put_bytes("worker", self.worker.as_bytes())
+            .put_bytes("dest", self.dest.as_bytes())
+            .put("code", self.code);
+        put_stats(&mut l, &self.stats);
+        l.into_bytes()
+    }
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<DoneRecord, RecordError> {
+        let f = Fields::parse("done", data)?;
+        Ok(DoneRecord {
+            worker: String::from_utf8_lossy(&f.bytes("worker")?).into_owned(),
+            dest: String::from_utf8_lossy(&f.bytes("dest")?).into_owned(),
+            code: f.num_or("code", 0)?,
+            stats: get_stats(&f)?,
+        })
+    }
+}
+
+/// A chunk failed for good (`failed/<chunk>`), or one failed attempt (`tries/…`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FailedRecord {
+    /// Who tried last.
+    pub worker: String,
+    /// On which destination.
+    pub dest: String,
+    /// rsync's exit code, if it exited.
+    pub code: Option<i32>,
+    /// The error, one line.
+    pub error: String,
+    /// The first few paths of the chunk, for the summary.
+    pub paths: Vec<Vec<u8>>,
+}
+
+impl FailedRecord {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put_bytes("worker", self.worker.as_bytes())
+            .put_bytes("dest", self.dest.as_bytes())
+            .put_bytes("error", self.error.as_bytes());
+        if let Some(code) = self.code {
+            l.put("code", code);
+        }
+        for p in &self.paths {
+            l.put_bytes("path", p);
+        }
+        l.into_bytes()
+    }
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<FailedRecord, RecordError> {
+        let f = Fields::parse("failed", data)?;
+        Ok(FailedRecord {
+            worker: String::from_utf8_lossy(&f.bytes("worker")?).into_owned(),
+            dest: String::from_utf8_lossy(&f.bytes("dest")?).into_owned(),
+            error: String::from_utf8_lossy(&f.bytes("error")?).into_owned(),
+            code: if f.all("code").is_empty() {
+                None
+            } else {
+                Some(f.num("code")?)
+            },
+            paths: f.all_bytes("path")?,
+        })
+    }
+}
+
+/// The stop signal (`stop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRecord {
+    /// Every chunk is done or failed.
+    Done,
+    /// `zkrsync abort`.
+    Abort,
+}
+
+impl StopRecord {
+    /// Encodes.
+    pub fn encode(self) -> Vec<u8> {
+        match self {
+            StopRecord::Done => b"done\n".to_vec(),
+            StopRecord::Abort => b"abort\n".to_vec(),
+        }
+    }
+    /// Decodes; anything unknown counts as an abort.
+    pub fn decode(data: &[u8]) -> StopRecord {
+        if data.trim_ascii() == b"done" {
+            StopRecord::Done
+        } else {
+            StopRecord::Abort
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn escape_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let text = escape(&bytes);
+            prop_assert!(!text.contains('\n'));
+            prop_assert_eq!(unescape(&text).unwrap(), bytes);
+        }
+
+        #[test]
+        fn failed_round_trips(
+            error in ".*",
+            code in proptest::option::of(-1i32..300),
+            paths in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20), 0..4),
+        ) {
+            let record = FailedRecord { worker: "w-1".into(), dest: "d".into(), code, error, paths };
+            prop_assert_eq!(FailedRecord::decode(&record.encode()).unwrap(), record);
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let plan = PlanRecord {
+            ready: true,
+            chunks: 3,
+            units: 70,
+            root_nonempty: true,
+        };
+        assert_eq!(PlanRecord::decode(&plan.encode()).unwrap(), plan);
+        assert_eq!(
+            PlanRecord::decode(&PlanRecord::building().encode()).unwrap(),
+            PlanRecord::building()
+        );
+        let dest = DestRecord {
+            address: "127.0.0.2".into(),
+            port: 8730,
+            module: "zkrsync-s1".into(),
+            active: false,
+            host: "node 1".into(),
+            extra: vec![("auth_user".into(), "zk".into())],
+        };
+        assert_eq!(DestRecord::decode(&dest.encode()).unwrap(), dest);
+        assert_eq!(dest.url(), "rsync://127.0.0.2:8730/zkrsync-s1/");
+        let done = DoneRecord {
+            worker: "w".into(),
+            dest: "d".into(),
+            code: 24,
+            stats: RsyncStats {
+                files: 5,
+                bytes_sent: 99,
+                ..Default::default()
+            },
+        };
+        assert_eq!(DoneRecord::decode(&done.encode()).unwrap(), done);
+        assert_eq!(
+            StopRecord::decode(&StopRecord::Done.encode()),
+            StopRecord::Done
+        );
+        assert_eq!(StopRecord::decode(b"junk"), StopRecord::Abort);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(
+            PlanRecord::decode(b"state=maybe\nchunks=1\nunits=1\nroot_nonempty=true\n").is_err()
+        );
+        assert!(PlanRecord::decode(b"\xff").is_err());
+        assert!(DoneRecord::decode(b"worker=w\ndest=d\nfiles=x\n").is_err());
+    }
+}

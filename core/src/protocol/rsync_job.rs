@@ -1,0 +1,236 @@
+//! What a worker runs for one chunk: one rsync invocation per kind of unit in it.
+//!
+//! Units are given to rsync with `--from0 --files-from`, relative to the source root:
+//! a non-recursive unit `a/b` as `a/b/.` with `-d` (its own entries, including its
+//! subdirectories as empty directories), a recursive one as `a/b` with `-r`. The root is
+//! `.`. Directories the walk excluded are left out with anchored rules read with
+//! `--exclude-from` (also NUL-separated), so any byte in a name works. A unit whose listing
+//! failed is never copied with `--delete`.
+
+use super::params::SessionParams;
+use crate::plan::Chunk;
+use crate::unit::Unit;
+
+/// One rsync process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsyncInvocation {
+    /// Options, before `--files-from`, the source and the destination.
+    pub args: Vec<String>,
+    /// The `--files-from` list, NUL-terminated entries.
+    pub files_from: Vec<u8>,
+    /// Exclude rules for `--exclude-from`, NUL-terminated; empty when there are none.
+    pub excludes: Vec<u8>,
+}
+
+/// The rsync processes of one chunk, run one after the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsyncJob {
+    /// The chunk.
+    pub chunk: String,
+    /// The destination's id.
+    pub dest: String,
+    /// The destination's rsync URL (`rsync://host:port/module/`).
+    pub url: String,
+    /// The invocations.
+    pub invocations: Vec<RsyncInvocation>,
+    /// Units in the chunk.
+    pub units: usize,
+    /// Whether the source root must be non-empty (it was when the plan was made).
+    pub root_nonempty: bool,
+}
+
+/// The options every invocation gets.
+pub const BASE_ARGS: [&str; 3] = ["--numeric-ids", "-lptgoD", "--stats"];
+
+/// Escapes a literal name for an rsync filter pattern: wildcards only have their meaning,
+/// and backslashes only escape, in a pattern that has a wildcard character.
+fn filter_literal(name: &[u8]) -> Vec<u8> {
+    let has_wild = name.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for &b in name {
+        if has_wild && matches!(b, b'*' | b'?' | b'[' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn entry(unit: &Unit) -> Vec<u8> {
+    let mut e = if unit.path.is_root() {
+        b".".to_vec()
+    } else {
+        unit.path.as_bytes().to_vec()
+    };
+    if !unit.recursive && !unit.path.is_root() {
+        e.extend_from_slice(b"/.");
+    }
+    e
+}
+
+impl RsyncJob {
+    /// The job for `chunk`, sent to `url`, under `params`.
+    pub fn build(
+        chunk_name: &str,
+        chunk: &Chunk,
+        dest: &str,
+        url: &str,
+        params: &SessionParams,
+        root_nonempty: bool,
+    ) -> RsyncJob {
+        // (recursive, delete) -> invocation, in a fixed order: non-recursive first, so a
+        // parent's own entries usually exist before its subtrees are filled.
+        let mut groups: Vec<((bool, bool), RsyncInvocation)> = Vec::new();
+        for unit in &chunk.units {
+            let key = (unit.recursive, params.delete && !unit.listing_failed);
+            let at = match groups.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    groups.push((key, invocation_args(key.0, key.1, params)));
+                    groups.len() - 1
+                }
+            };
+            let inv = &mut groups[at].1;
+            inv.files_from.extend_from_slice(&entry(unit));
+            inv.files_from.push(0);
+            for name in &unit.excluded {
+                inv.excludes.push(b'/');
+                if !unit.path.is_root() {
+                    inv.excludes
+                        .extend_from_slice(&filter_literal(unit.path.as_bytes()));
+                    inv.excludes.push(b'/');
+                }
+                inv.excludes.extend_from_slice(&filter_literal(name));
+                inv.excludes.extend_from_slice(b"/\0");
+            }
+        }
+        groups.sort_by_key(|((recursive, delete), _)| (*recursive, !*delete));
+        RsyncJob {
+            chunk: chunk_name.to_owned(),
+            dest: dest.to_owned(),
+            url: url.to_owned(),
+            invocations: groups.into_iter().map(|(_, inv)| inv).collect(),
+            units: chunk.units.len(),
+            root_nonempty,
+        }
+    }
+}
+
+fn invocation_args(recursive: bool, delete: bool, params: &SessionParams) -> RsyncInvocation {
+    let mut args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
+    args.push(if recursive { "-r" } else { "-d" }.to_owned());
+    if delete {
+        args.push("--delete".to_owned());
+    }
+    if params.dry_run {
+        args.push("--dry-run".to_owned());
+    }
+    if params.checksum {
+        args.push("--checksum".to_owned());
+    }
+    if params.hard_links {
+        args.push("--hard-links".to_owned());
+    }
+    if params.inplace {
+        args.push("--inplace".to_owned());
+    }
+    if params.timeout > 0 {
+        args.push(format!("--timeout={}", params.timeout));
+    }
+    args.extend(params.rsync_opts.iter().cloned());
+    RsyncInvocation {
+        args,
+        files_from: Vec::new(),
+        excludes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit::RelPath;
+
+    fn unit(path: &[u8], recursive: bool) -> Unit {
+        Unit {
+            path: if path.is_empty() {
+                RelPath::root()
+            } else {
+                RelPath::from_bytes(path).unwrap()
+            },
+            recursive,
+            listing_failed: false,
+            weight: 1,
+            excluded: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn groups_by_kind_and_delete() {
+        let mut failed = unit(b"c", true);
+        failed.listing_failed = true;
+        let mut root = unit(b"", false);
+        root.excluded = vec![b".snapshots".to_vec(), b"we*ird\\".to_vec()];
+        let chunk = Chunk {
+            units: vec![root, unit(b"a", true), unit(b"b\n-x", false), failed],
+        };
+        let params = SessionParams {
+            delete: true,
+            dry_run: true,
+            ..Default::default()
+        };
+        let job = RsyncJob::build("0000000001", &chunk, "d1", "rsync://h:1/m/", &params, true);
+        assert_eq!(job.units, 4);
+        assert_eq!(job.invocations.len(), 3);
+        let [nonrec, rec, rec_nodelete] = &job.invocations[..] else {
+            panic!()
+        };
+        assert!(
+            nonrec.args.contains(&"-d".to_owned()) && nonrec.args.contains(&"--delete".to_owned())
+        );
+        assert!(nonrec.args.contains(&"--dry-run".to_owned()));
+        assert_eq!(nonrec.files_from, b".\0b\n-x/.\0");
+        assert_eq!(nonrec.excludes, b"/.snapshots/\0/we\\*ird\\\\/\0");
+        assert!(rec.args.contains(&"-r".to_owned()) && rec.args.contains(&"--delete".to_owned()));
+        assert_eq!(rec.files_from, b"a\0");
+        assert!(rec_nodelete.args.contains(&"-r".to_owned()));
+        assert!(
+            !rec_nodelete.args.contains(&"--delete".to_owned()),
+            "a failed listing never deletes"
+        );
+        assert_eq!(rec_nodelete.files_from, b"c\0");
+    }
+
+    #[test]
+    fn options_follow_params() {
+        let chunk = Chunk {
+            units: vec![unit(b"x", true)],
+        };
+        let params = SessionParams {
+            checksum: true,
+            hard_links: true,
+            inplace: true,
+            timeout: 9,
+            rsync_opts: vec!["--bwlimit=1M".into()],
+            ..Default::default()
+        };
+        let job = RsyncJob::build("c", &chunk, "d", "u", &params, false);
+        let args = &job.invocations[0].args;
+        for want in [
+            "--numeric-ids",
+            "-lptgoD",
+            "--stats",
+            "-r",
+            "--checksum",
+            "--hard-links",
+            "--inplace",
+            "--timeout=9",
+            "--bwlimit=1M",
+        ] {
+            assert!(
+                args.contains(&want.to_owned()),
+                "{want} missing from {args:?}"
+            );
+        }
+        assert!(!args.contains(&"--delete".to_owned()) && !args.contains(&"--dry-run".to_owned()));
+    }
+}

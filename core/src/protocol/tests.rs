@@ -1,0 +1,482 @@
+//! Unit tests of the machines: feed one input, look at the outputs.
+
+use std::time::{Duration, Instant};
+
+use super::records::{DestRecord, PlanRecord};
+use super::*;
+use crate::plan::Chunk;
+use crate::unit::RelPath;
+
+fn layout() -> Layout {
+    Layout::new("/zkrsync", "s1").unwrap()
+}
+
+fn source(params: SessionParams) -> Source {
+    Source::new(SourceConfig {
+        layout: layout(),
+        params,
+        client_id: "h-1".into(),
+        session_timeout: Duration::from_secs(9),
+        progress_every: Duration::from_secs(10),
+        leave_timeout: Duration::from_secs(10),
+    })
+}
+
+fn drain(m: &mut impl Machine) -> Vec<Output> {
+    std::iter::from_fn(|| m.poll_output()).collect()
+}
+
+fn zk_ops(outputs: &[Output]) -> Vec<(ReqId, ZkOp)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Zk { id, op } => Some((*id, op.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Answers every pending request with `answer`, once, and returns what came out.
+fn answer(
+    m: &mut impl Machine,
+    now: Instant,
+    ops: Vec<(ReqId, ZkOp)>,
+    answer: &dyn Fn(&ZkOp) -> Result<ZkReply, ZkError>,
+) -> Vec<Output> {
+    for (id, op) in ops {
+        let result = answer(&op);
+        m.handle(now, Input::Reply { id, result });
+    }
+    drain(m)
+}
+
+fn path_of(op: &ZkOp) -> &str {
+    match op {
+        ZkOp::Create { path, .. }
+        | ZkOp::Delete { path }
+        | ZkOp::SetData { path, .. }
+        | ZkOp::GetData { path, .. }
+        | ZkOp::GetChildren { path, .. }
+        | ZkOp::Exists { path, .. } => path,
+        ZkOp::Multi(_) => "multi",
+    }
+}
+
+fn chunk_bytes() -> Vec<u8> {
+    Chunk {
+        units: vec![crate::unit::Unit {
+            path: RelPath::from_bytes(b"a").unwrap(),
+            recursive: true,
+            listing_failed: false,
+            weight: 64,
+            excluded: vec![],
+        }],
+    }
+    .encode()
+}
+
+/// A small session as seen by a worker: one chunk, one destination, another source is
+/// the master.
+fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
+    let l = layout();
+    match op {
+        ZkOp::Create {
+            path,
+            mode: CreateMode::EphemeralSequential,
+            ..
+        } => Ok(ZkReply::Created(format!("{path}0000000002"))),
+        ZkOp::Create { .. } => Err(ZkError::NodeExists),
+        ZkOp::GetData { path, .. } if *path == l.config() => Ok(ZkReply::Data(params.encode())),
+        ZkOp::GetData { path, .. } if *path == l.plan() => Ok(ZkReply::Data(
+            PlanRecord {
+                ready: true,
+                chunks: 1,
+                units: 1,
+                root_nonempty: true,
+            }
+            .encode(),
+        )),
+        ZkOp::GetData { path, .. } if *path == l.child("dests", "d1") => Ok(ZkReply::Data(
+            DestRecord {
+                address: "127.0.0.1".into(),
+                port: 8730,
+                module: "m".into(),
+                active: true,
+                host: "h".into(),
+                extra: vec![],
+            }
+            .encode(),
+        )),
+        ZkOp::GetData { path, .. } if *path == l.child("plan", "0000000000") => {
+            Ok(ZkReply::Data(chunk_bytes()))
+        }
+        ZkOp::GetChildren { path, .. } if *path == l.election() => Ok(ZkReply::Children(vec![
+            "s-0000000001".into(),
+            "s-0000000002".into(),
+        ])),
+        ZkOp::GetChildren { path, .. } if *path == l.plan() => {
+            Ok(ZkReply::Children(vec!["0000000000".into()]))
+        }
+        ZkOp::GetChildren { path, .. } if *path == l.dests() => {
+            Ok(ZkReply::Children(vec!["d1".into()]))
+        }
+        ZkOp::GetChildren { .. } => Ok(ZkReply::Children(vec![])),
+        ZkOp::Exists { .. } => Ok(ZkReply::Exists(path_of(op).starts_with(&l.election()))),
+        ZkOp::Multi(_) => Ok(ZkReply::Done),
+        _ => Err(ZkError::NoNode),
+    }
+}
+
+/// Runs a worker until it has spawned rsync; returns the worker and the job id.
+fn running_worker(params: SessionParams) -> (Source, JobId, Vec<Output>) {
+    let now = Instant::now();
+    let mut s = source(params.clone());
+    s.handle(
+        now,
+        Input::Session(SessionEvent::Connected { new_session: true }),
+    );
+    let mut out = drain(&mut s);
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let ops = zk_ops(&out);
+        if ops.is_empty() {
+            break;
+        }
+        out = answer(&mut s, now, ops, &|op| world(op, &params));
+        all.extend(out.iter().cloned());
+    }
+    let id = all
+        .iter()
+        .find_map(|o| match o {
+            Output::Spawn { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("the worker spawns rsync");
+    (s, id, all)
+}
+
+#[test]
+fn setup_creates_the_layout_then_reads_the_config() {
+    let mut s = source(SessionParams::default());
+    s.handle(
+        Instant::now(),
+        Input::Session(SessionEvent::Connected { new_session: true }),
+    );
+    let ops = zk_ops(&drain(&mut s));
+    let paths: Vec<&str> = ops.iter().map(|(_, op)| path_of(op)).collect();
+    assert_eq!(
+        paths[..3],
+        ["/zkrsync", "/zkrsync/s1", "/zkrsync/s1/election"]
+    );
+    assert!(paths.contains(&"/zkrsync/s1/plan"));
+    assert!(
+        matches!(&ops[ops.len() - 2].1, ZkOp::Create { path, .. } if path == "/zkrsync/s1/config")
+    );
+    assert!(
+        matches!(&ops[ops.len() - 1].1, ZkOp::GetData { path, .. } if path == "/zkrsync/s1/config")
+    );
+}
+
+#[test]
+fn a_client_with_other_parameters_is_refused_with_the_parameter_named() {
+    let now = Instant::now();
+    let mut s = source(SessionParams {
+        delete: true,
+        ..Default::default()
+    });
+    s.handle(
+        now,
+        Input::Session(SessionEvent::Connected { new_session: true }),
+    );
+    let ops = zk_ops(&drain(&mut s));
+    let out = answer(&mut s, now, ops, &|op| world(op, &SessionParams::default()));
+    let exit = out.iter().find_map(|o| match o {
+        Output::Exit(e) => Some(e.clone()),
+        _ => None,
+    });
+    let exit = exit.expect("refused");
+    assert_eq!(exit.code, exit_code::CONFIG);
+    assert!(exit
+        .message
+        .unwrap()
+        .starts_with("--delete differs from session s1's"));
+    assert!(
+        zk_ops(&out).iter().all(|(_, op)| !matches!(
+            op,
+            ZkOp::Create {
+                mode: CreateMode::EphemeralSequential,
+                ..
+            }
+        )),
+        "it does not join"
+    );
+}
+
+#[test]
+fn a_worker_claims_a_chunk_and_a_slot_in_one_multi_then_runs_rsync() {
+    let (_, _, all) = running_worker(SessionParams::default());
+    let claim = zk_ops(&all)
+        .into_iter()
+        .find_map(|(_, op)| match op {
+            ZkOp::Multi(ops) => Some(ops),
+            _ => None,
+        })
+        .expect("a claim");
+    assert_eq!(
+        claim
+            .iter()
+            .map(|o| match o {
+                MultiOp::Create { path, mode, .. } => (path.as_str(), *mode),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>(),
+        vec![
+            ("/zkrsync/s1/claims/0000000000", CreateMode::Ephemeral),
+            ("/zkrsync/s1/slots/d1", CreateMode::Ephemeral)
+        ]
+    );
+    let job = all.iter().find_map(|o| match o {
+        Output::Spawn { job, .. } => Some(job.clone()),
+        _ => None,
+    });
+    let job = job.unwrap();
+    assert_eq!(job.url, "rsync://127.0.0.1:8730/m/");
+    assert_eq!(job.invocations[0].files_from, b"a\0");
+}
+
+#[test]
+fn expiry_kills_rsync_at_once_and_records_nothing() {
+    let (mut s, id, _) = running_worker(SessionParams::default());
+    s.handle(Instant::now(), Input::Session(SessionEvent::Expired));
+    let out = drain(&mut s);
+    assert!(
+        matches!(out.iter().find(|o| !matches!(o, Output::Log { .. })), Some(Output::Kill { id: k }) if *k == id),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|o| matches!(o, Output::NewSession)));
+    // rsync's late success counts for nothing.
+    s.handle(
+        Instant::now(),
+        Input::RsyncDone {
+            id,
+            outcome: RsyncOutcome::Exited {
+                code: Some(0),
+                stats: Default::default(),
+                stderr_tail: String::new(),
+            },
+        },
+    );
+    assert!(zk_ops(&drain(&mut s)).is_empty());
+}
+
+#[test]
+fn success_is_recorded_with_the_release_of_the_claim_in_one_multi() {
+    let (mut s, id, _) = running_worker(SessionParams::default());
+    s.handle(
+        Instant::now(),
+        Input::RsyncDone {
+            id,
+            outcome: RsyncOutcome::Exited {
+                code: Some(24),
+                stats: Default::default(),
+                stderr_tail: String::new(),
+            },
+        },
+    );
+    let ops = zk_ops(&drain(&mut s));
+    let [(_, ZkOp::Multi(multi))] = &ops[..] else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(
+        multi[0],
+        MultiOp::Delete {
+            path: "/zkrsync/s1/claims/0000000000".into()
+        }
+    );
+    assert_eq!(
+        multi[1],
+        MultiOp::Delete {
+            path: "/zkrsync/s1/slots/d1".into()
+        }
+    );
+    assert!(
+        matches!(&multi[2], MultiOp::Create { path, mode: CreateMode::Persistent, .. } if path == "/zkrsync/s1/done/0000000000")
+    );
+}
+
+#[test]
+fn a_failure_is_a_try_until_the_last_attempt() {
+    for (attempts, want) in [
+        (3, "/zkrsync/s1/tries/0000000000~d1~"),
+        (1, "/zkrsync/s1/failed/0000000000"),
+    ] {
+        let (mut s, id, _) = running_worker(SessionParams {
+            attempts,
+            ..Default::default()
+        });
+        s.handle(
+            Instant::now(),
+            Input::RsyncDone {
+                id,
+                outcome: RsyncOutcome::Exited {
+                    code: Some(23),
+                    stats: Default::default(),
+                    stderr_tail: "boom".into(),
+                },
+            },
+        );
+        let ops = zk_ops(&drain(&mut s));
+        let [(_, ZkOp::Multi(multi))] = &ops[..] else {
+            panic!("{ops:?}")
+        };
+        assert!(
+            matches!(&multi[2], MultiOp::Create { path, .. } if path == want),
+            "{multi:?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_source_runs_no_rsync_releases_and_exits() {
+    let (mut s, id, _) = running_worker(SessionParams {
+        delete: true,
+        ..Default::default()
+    });
+    s.handle(
+        Instant::now(),
+        Input::RsyncDone {
+            id,
+            outcome: RsyncOutcome::SourceMissing("/src is empty".into()),
+        },
+    );
+    let out = drain(&mut s);
+    let ops = zk_ops(&out);
+    let [(rid, ZkOp::Multi(multi))] = &ops[..] else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(multi.len(), 2, "only the release, no result");
+    s.handle(
+        Instant::now(),
+        Input::Reply {
+            id: *rid,
+            result: Ok(ZkReply::Done),
+        },
+    );
+    let out = drain(&mut s);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Exit(e) if e.code == exit_code::CONFIG)));
+    assert!(!out.iter().any(|o| matches!(o, Output::Spawn { .. })));
+}
+
+#[test]
+fn a_long_disconnection_stops_rsync_before_the_session_can_expire() {
+    let (mut s, id, _) = running_worker(SessionParams::default());
+    let t0 = Instant::now();
+    s.handle(t0, Input::Session(SessionEvent::Disconnected));
+    let out = drain(&mut s);
+    let at = out.iter().find_map(|o| match o {
+        Output::SetTimer {
+            timer: Timer::Lease,
+            at,
+        } => Some(*at),
+        _ => None,
+    });
+    let at = at.expect("a lease timer");
+    assert_eq!(at - t0, Duration::from_secs(6));
+    s.handle(at, Input::Timer(Timer::Lease));
+    assert!(drain(&mut s)
+        .iter()
+        .any(|o| matches!(o, Output::Kill { id: k } if *k == id)));
+    // Reconnected with the same session: the chunk is released for anyone to redo.
+    s.handle(
+        at,
+        Input::RsyncDone {
+            id,
+            outcome: RsyncOutcome::Exited {
+                code: None,
+                stats: Default::default(),
+                stderr_tail: String::new(),
+            },
+        },
+    );
+    s.handle(
+        at,
+        Input::Session(SessionEvent::Connected { new_session: false }),
+    );
+    let ops = zk_ops(&drain(&mut s));
+    assert!(
+        ops.iter()
+            .any(|(_, op)| matches!(op, ZkOp::Multi(m) if m.len() == 2)),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn a_destination_registers_pauses_and_leaves_on_stop() {
+    let l = layout();
+    let now = Instant::now();
+    let record = DestRecord {
+        address: "127.0.0.2".into(),
+        port: 1,
+        module: "m".into(),
+        active: true,
+        host: "h".into(),
+        extra: vec![],
+    };
+    let mut d = Dest::new(DestConfig {
+        layout: l.clone(),
+        id: "d1".into(),
+        record,
+    });
+    d.handle(
+        now,
+        Input::Session(SessionEvent::Connected { new_session: true }),
+    );
+    let out = drain(&mut d);
+    assert!(out.iter().any(|o| matches!(o, Output::WatchTree)));
+    assert!(
+        !zk_ops(&out)
+            .iter()
+            .any(|(_, op)| path_of(op) == l.child("dests", "d1")),
+        "not before the tree is checked"
+    );
+    d.handle(now, Input::Tree(TreeState::Present));
+    let ops = zk_ops(&drain(&mut d));
+    assert!(
+        matches!(&ops[..], [(_, ZkOp::Create { path, mode: CreateMode::Ephemeral, .. })] if *path == l.child("dests", "d1"))
+    );
+    d.handle(now, Input::Tree(TreeState::Missing("gone".into())));
+    let ops = zk_ops(&drain(&mut d));
+    let [(_, ZkOp::SetData { data, .. })] = &ops[..] else {
+        panic!("{ops:?}")
+    };
+    assert!(!DestRecord::decode(data).unwrap().active);
+    d.handle(
+        now,
+        Input::Watch {
+            path: l.stop(),
+            kind: WatchKind::Created,
+        },
+    );
+    let ops = zk_ops(&drain(&mut d));
+    let (id, _) = ops[0].clone();
+    d.handle(
+        now,
+        Input::Reply {
+            id,
+            result: Ok(ZkReply::Exists(true)),
+        },
+    );
+    let ops = zk_ops(&drain(&mut d));
+    d.handle(
+        now,
+        Input::Reply {
+            id: ops[0].0,
+            result: Ok(ZkReply::Data(b"done\n".to_vec())),
+        },
+    );
+    assert!(drain(&mut d)
+        .iter()
+        .any(|o| matches!(o, Output::Exit(e) if e.code == 0)));
+}

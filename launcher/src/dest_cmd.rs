@@ -1,0 +1,223 @@
+//! `zkrsync dest`: a destination process running an rsync daemon for the session.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+use tokio::sync::mpsc;
+use zkrsync_core::protocol::records::DestRecord;
+use zkrsync_core::protocol::{exit_code, Dest, DestConfig, Input, Output, TreeState};
+
+use crate::driver::{self, Hooks};
+use crate::walk_args::absolute_root;
+use crate::zk_connect::ZkArgs;
+use crate::{logging, rsync_daemon};
+
+/// Options of `zkrsync dest`.
+#[derive(Debug, Args)]
+pub struct DestArgs {
+    /// The tree to copy into.
+    #[arg(long, value_name = "DST")]
+    pub path: PathBuf,
+
+    #[command(flatten)]
+    pub zk: ZkArgs,
+
+    /// Port of the rsync daemon.
+    #[arg(long, value_name = "P", conflicts_with = "start_port")]
+    pub port: Option<u16>,
+
+    /// Use the first free port from this one.
+    #[arg(long, default_value_t = 8730, value_name = "P")]
+    pub start_port: u16,
+
+    /// Address the daemon binds to and the sources connect to (default: this host's name).
+    #[arg(long, value_name = "ADDR")]
+    pub advertise: Option<String>,
+
+    /// This destination's id in the session (default: host-pid).
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+
+    /// Also log to this file.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Log more.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+
+    /// The rsync program.
+    #[arg(long, default_value = "rsync", value_name = "PATH")]
+    pub rsync: PathBuf,
+}
+
+struct DestHooks {
+    path: PathBuf,
+    watching: bool,
+}
+
+/// How often a destination checks that its tree is still there.
+const TREE_CHECK: Duration = Duration::from_secs(2);
+
+fn tree_state(path: &std::path::Path) -> TreeState {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => TreeState::Present,
+        Ok(_) => TreeState::Missing(format!("{} is not a directory", path.display())),
+        Err(e) => TreeState::Missing(format!("{} cannot be read ({e})", path.display())),
+    }
+}
+
+impl Hooks for DestHooks {
+    fn handle(&mut self, output: Output, inputs: &mpsc::UnboundedSender<Input>) {
+        match output {
+            Output::WatchTree if !self.watching => {
+                self.watching = true;
+                let path = self.path.clone();
+                let inputs = inputs.clone();
+                tokio::spawn(async move {
+                    // A health check of a mount, not protocol polling: the machine only
+                    // hears about changes.
+                    let mut last = None;
+                    loop {
+                        let state = tree_state(&path);
+                        if last.as_ref() != Some(&state) {
+                            last = Some(state.clone());
+                            if inputs.send(Input::Tree(state)).is_err() {
+                                return;
+                            }
+                        }
+                        tokio::time::sleep(TREE_CHECK).await;
+                    }
+                });
+            }
+            Output::Log { level, message } => logging::log(level, &message),
+            _ => {}
+        }
+    }
+
+    async fn shutdown(&mut self) {}
+}
+
+/// Runs `zkrsync dest`; returns the exit code.
+pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
+    let path = absolute_root(&args.path)?;
+    match std::fs::metadata(&path) {
+        Err(e) => bail!(
+            "destination {} cannot be read ({e}): create it first",
+            path.display()
+        ),
+        Ok(m) if !m.is_dir() => bail!(
+            "destination {} is not a directory: give a directory",
+            path.display()
+        ),
+        Ok(_) => {}
+    }
+    let layout = args.zk.layout()?;
+    args.zk.timeout()?;
+    args.zk.check_connect()?;
+    args.zk.credentials()?;
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", sanitize(&host), std::process::id()));
+    if id.is_empty()
+        || id.contains('~')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        bail!("--id {id:?} is not valid: use letters, digits, '.', '_' or '-'");
+    }
+    let advertise = args.advertise.clone().unwrap_or_else(|| host.clone());
+    logging::init(args.verbose, args.log_file.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let zk = args.zk.connect().await?;
+        let module = format!("zkrsync-{}", layout.session());
+        let mut daemon = rsync_daemon::start(
+            &args.rsync,
+            &path,
+            &advertise,
+            &module,
+            args.port,
+            args.start_port,
+        )
+        .await?;
+        tracing::info!(
+            "rsync daemon for {} listening on {advertise}:{}",
+            path.display(),
+            daemon.port
+        );
+        let record = DestRecord {
+            address: advertise.clone(),
+            port: daemon.port,
+            module: module.clone(),
+            active: true,
+            host: host.clone(),
+            extra: Vec::new(),
+        };
+        let cfg = DestConfig {
+            layout: layout.clone(),
+            id,
+            record,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let died = Arc::new(AtomicBool::new(false));
+        let mut hooks = DestHooks {
+            path: path.clone(),
+            watching: false,
+        };
+        let mut machine = Dest::new(cfg);
+        let exit = {
+            let run = driver::run(&mut machine, &mut hooks, &args.zk, zk, tx.clone(), rx);
+            tokio::pin!(run);
+            tokio::select! {
+                exit = &mut run => Some(exit),
+                status = daemon.child.wait() => {
+                    died.store(true, Ordering::SeqCst);
+                    tracing::error!("the rsync daemon exited ({status:?})");
+                    let _ = tx.send(Input::Interrupt);
+                    Some(run.await)
+                }
+            }
+        };
+        let _ = daemon.child.start_kill();
+        let _ = daemon.child.wait().await;
+        let exit = exit.expect("set");
+        if died.load(Ordering::SeqCst) {
+            bail!(
+                "the rsync daemon of this destination exited; see {}",
+                daemon.dir.path().join("rsyncd.log").display()
+            );
+        }
+        if let Some(message) = &exit.message {
+            if exit.code == exit_code::CONFIG {
+                return Err(anyhow::anyhow!("{message}"));
+            }
+            eprintln!("zkrsync: {message}");
+        }
+        Ok(exit.code)
+    })
+}
+
+fn sanitize(host: &str) -> String {
+    host.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,111 @@
+//! How progress and the final summary read.
+
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::time::Duration;
+
+use zkrsync_core::protocol::{Progress, Summary};
+
+/// `1234567` as `1.2 MB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// One progress line, with a rate and an estimate of the time left.
+pub fn progress_line(p: &Progress, elapsed: Duration) -> String {
+    let finished = p.done + p.failed;
+    let mut line = format!(
+        "progress: {finished}/{}{} chunks ({} failed, {} running), {} sent, {} files; {} sources, {} destinations",
+        p.chunks,
+        if p.plan_ready { "" } else { "+" },
+        p.failed,
+        p.running,
+        bytes(p.stats.bytes_sent),
+        p.stats.files,
+        p.sources,
+        p.dests,
+    );
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 && finished > 0 && p.plan_ready {
+        let rate = p.stats.bytes_sent as f64 / secs;
+        let left = p.chunks.saturating_sub(finished) as f64 * secs / finished as f64;
+        let _ = write!(line, "; {}/s, about {:.0} s left", bytes(rate as u64), left);
+    }
+    line
+}
+
+/// The summary the master prints at the end (and writes to the done-file).
+pub fn summary_text(session: &str, s: &Summary, elapsed: Duration) -> String {
+    let p = &s.progress;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "zkrsync: session {session} {}: {} chunks ({} units): {} done, {} failed, in {:.1} s",
+        if s.failed.is_empty() {
+            "complete"
+        } else {
+            "finished with failures"
+        },
+        p.chunks,
+        p.units,
+        p.done,
+        p.failed,
+        elapsed.as_secs_f64()
+    );
+    let st = &p.stats;
+    let _ = writeln!(
+        out,
+        "  files: {} ({} regular transferred, {} created, {} deleted); size {} ({} transferred)",
+        st.files,
+        st.regular_files_transferred,
+        st.created_files,
+        st.deleted_files,
+        bytes(st.total_file_size),
+        bytes(st.transferred_file_size)
+    );
+    let _ = writeln!(
+        out,
+        "  data: {} literal, {} matched, file lists {}; sent {}, received {}",
+        bytes(st.literal_data),
+        bytes(st.matched_data),
+        bytes(st.file_list_size),
+        bytes(st.bytes_sent),
+        bytes(st.bytes_received)
+    );
+    for f in &s.failed {
+        let paths: Vec<String> = f
+            .record
+            .paths
+            .iter()
+            .map(|p| {
+                String::from_utf8_lossy(std::ffi::OsStr::from_bytes(p).as_bytes()).into_owned()
+            })
+            .map(|p| if p.is_empty() { ".".to_owned() } else { p })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  failed chunk {}: {} (paths: {})",
+            f.chunk,
+            f.record.error,
+            paths.join(", ")
+        );
+    }
+    if s.left_behind {
+        let _ = writeln!(
+            out,
+            "  some znodes of the session were left behind: run zkrsync abort on it"
+        );
+    }
+    out
+}

@@ -1,0 +1,280 @@
+//! `zkrsync source`: a source process; the first of a session becomes the master.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tokio::sync::mpsc;
+use zkrsync_core::protocol::{
+    exit_code, Input, Output, SessionParams, Source, SourceConfig, Walked,
+};
+use zkrsync_core::walk::{walk, FsTree, WalkSpec};
+
+use crate::driver::{self, Hooks};
+use crate::rsync_run::Runner;
+use crate::walk_args::{absolute_root, one_line, WalkArgs};
+use crate::zk_connect::ZkArgs;
+use crate::{logging, report};
+
+/// Options of `zkrsync source`.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The tree to copy.
+    #[arg(long, value_name = "SRC")]
+    pub path: PathBuf,
+
+    #[command(flatten)]
+    pub zk: ZkArgs,
+
+    #[command(flatten)]
+    pub walk: WalkArgs,
+
+    /// Show what would be copied (rsync --dry-run); nothing changes.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Delete entries of the destination that the source does not have (never for a
+    /// directory the walk could not list, never when the source tree is missing).
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Compare files by checksum (rsync --checksum).
+    #[arg(long)]
+    pub checksum: bool,
+
+    /// Preserve hard links within each unit (rsync --hard-links).
+    #[arg(long)]
+    pub hard_links: bool,
+
+    /// Update files in place (rsync --inplace).
+    #[arg(long)]
+    pub inplace: bool,
+
+    /// rsync's I/O timeout in seconds (0: none).
+    #[arg(long, default_value_t = 0, value_name = "SEC")]
+    pub timeout: u32,
+
+    /// An extra rsync option, e.g. --rsync-opt=--bwlimit=100M (repeatable).
+    #[arg(long = "rsync-opt", value_name = "OPT", allow_hyphen_values = true)]
+    pub rsync_opts: Vec<String>,
+
+    /// Tries per chunk before it counts as failed.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub attempts: u32,
+
+    /// Write the final summary to this file when the session completes (master).
+    #[arg(long, value_name = "FILE")]
+    pub done_file: Option<PathBuf>,
+
+    /// Also log to this file.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Log every rsync command and its error output.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+
+    /// Seconds between progress lines of the master.
+    #[arg(long, default_value_t = 10, value_name = "SEC")]
+    pub progress_every: u64,
+
+    /// The rsync program.
+    #[arg(long, default_value = "rsync", value_name = "PATH")]
+    pub rsync: PathBuf,
+}
+
+/// rsync options that would break how zkrsync drives rsync.
+const REFUSED_OPTS: [&str; 8] = [
+    "--files-from",
+    "--from0",
+    "--server",
+    "--daemon",
+    "--remove-source-files",
+    "--relative",
+    "--no-relative",
+    "--delete-excluded",
+];
+
+impl SourceArgs {
+    /// The session parameters this source brings.
+    pub fn params(&self) -> SessionParams {
+        SessionParams {
+            depth: self.walk.depth,
+            exclude: self.walk.exclude.clone(),
+            exclude_owner: self.walk.exclude_owner.clone(),
+            subpaths: self
+                .walk
+                .subpaths
+                .iter()
+                .map(|s| std::os::unix::ffi::OsStrExt::as_bytes(s.as_os_str()).to_vec())
+                .collect(),
+            dry_run: self.dry_run,
+            delete: self.delete,
+            checksum: self.checksum,
+            hard_links: self.hard_links,
+            inplace: self.inplace,
+            timeout: self.timeout,
+            rsync_opts: self.rsync_opts.clone(),
+            attempts: self.attempts,
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<(PathBuf, WalkSpec)> {
+        if !(1..=100).contains(&self.attempts) {
+            bail!(
+                "--attempts {} is out of range: give 1 to 100",
+                self.attempts
+            );
+        }
+        if self.progress_every == 0 {
+            bail!("--progress-every 0: give at least 1 second");
+        }
+        for opt in &self.rsync_opts {
+            let name = opt.split('=').next().unwrap_or(opt);
+            if REFUSED_OPTS.contains(&name) || !opt.starts_with('-') {
+                bail!("--rsync-opt {opt:?} is not allowed: zkrsync sets the file list, source and destination itself");
+            }
+        }
+        let root = absolute_root(&self.path)?;
+        match std::fs::metadata(&root) {
+            Err(e) => bail!(
+                "source {} cannot be read ({e}): give an existing directory",
+                root.display()
+            ),
+            Ok(m) if !m.is_dir() => bail!(
+                "source {} is not a directory: give the directory to copy",
+                root.display()
+            ),
+            Ok(_) => {}
+        }
+        let spec = self.walk.spec(&root)?;
+        self.zk.layout()?;
+        self.zk.timeout()?;
+        self.zk.check_connect()?;
+        self.zk.credentials()?;
+        Ok((root, spec))
+    }
+}
+
+struct SourceHooks {
+    root: PathBuf,
+    spec: WalkSpec,
+    runner: Runner,
+    session: String,
+    done_file: Option<PathBuf>,
+    started: Instant,
+    summary_failed: Option<anyhow::Error>,
+}
+
+impl Hooks for SourceHooks {
+    fn handle(&mut self, output: Output, inputs: &mpsc::UnboundedSender<Input>) {
+        match output {
+            Output::Walk => {
+                let root = self.root.clone();
+                let spec = self.spec.clone();
+                let inputs = inputs.clone();
+                tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
+                    let result = walk(&FsTree, &root, &spec)
+                        .map(|w| {
+                            for e in &w.errors {
+                                tracing::warn!("cannot list {}: {}", e.path.display(), e.error);
+                            }
+                            tracing::info!(
+                                "walked {} directories in {:.2} s",
+                                w.dirs_read,
+                                started.elapsed().as_secs_f64()
+                            );
+                            Walked {
+                                root_nonempty: std::fs::read_dir(&root)
+                                    .is_ok_and(|mut d| d.next().is_some()),
+                                dirs_read: w.dirs_read,
+                                errors: w.errors.len() as u64,
+                                units: w.units,
+                            }
+                        })
+                        .map_err(|e| one_line(&e.to_string()));
+                    let _ = inputs.send(Input::Walked(result));
+                });
+            }
+            Output::Spawn { id, job } => self.runner.spawn(id, job, inputs),
+            Output::Kill { id } => self.runner.kill(id),
+            Output::Log { level, message } => logging::log(level, &message),
+            Output::Progress(p) => {
+                tracing::info!("{}", report::progress_line(&p, self.started.elapsed()))
+            }
+            Output::Summary(s) => {
+                let text = report::summary_text(&self.session, &s, self.started.elapsed());
+                print!("{text}");
+                if let Some(file) = &self.done_file {
+                    if let Err(e) = std::fs::write(file, &text) {
+                        self.summary_failed = Some(anyhow::anyhow!(
+                            "cannot write --done-file {}: {e}",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+            Output::WatchTree
+            | Output::Zk { .. }
+            | Output::NewSession
+            | Output::SetTimer { .. }
+            | Output::Exit(_) => {}
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.runner.shutdown().await;
+    }
+}
+
+/// Runs `zkrsync source`; returns the exit code.
+pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
+    let (root, spec) = args.check()?;
+    logging::init(args.verbose, args.log_file.as_deref())?;
+    args.walk.configure_threads()?;
+    let layout = args.zk.layout()?;
+    let timeout = args.zk.timeout()?;
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "host".into());
+    let cfg = SourceConfig {
+        layout: layout.clone(),
+        params: args.params(),
+        client_id: format!("{host}-{}", std::process::id()),
+        session_timeout: timeout,
+        progress_every: Duration::from_secs(args.progress_every),
+        leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let zk = args.zk.connect().await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut hooks = SourceHooks {
+            root: root.clone(),
+            spec,
+            runner: Runner::new(root, args.rsync.clone())
+                .context("cannot make a private directory for file lists")?,
+            session: layout.session().to_owned(),
+            done_file: args.done_file.clone(),
+            started: Instant::now(),
+            summary_failed: None,
+        };
+        let mut machine = Source::new(cfg);
+        let exit = driver::run(&mut machine, &mut hooks, &args.zk, zk, tx, rx).await;
+        if let Some(e) = hooks.summary_failed {
+            return Err(e);
+        }
+        if let Some(message) = &exit.message {
+            if exit.code == exit_code::CONFIG {
+                return Err(anyhow::anyhow!("{message}"));
+            }
+            eprintln!("zkrsync: {message}");
+        }
+        Ok(exit.code)
+    })
+}
