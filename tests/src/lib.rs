@@ -1,5 +1,9 @@
 //! Support for the end-to-end tests: the `zkrsync` binary and tree builders.
 
+pub mod cluster;
+pub mod tree;
+pub mod zk;
+
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,231 @@
+//! Runs `zkrsync source` and `zkrsync dest` processes of one session, with their output in
+//! log files that a failing test prints.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::zkrsync_bin;
+
+/// One agent process.
+pub struct Agent {
+    /// Its name in the logs (m, w1, d1…).
+    pub name: String,
+    /// The process.
+    pub child: Child,
+    /// Its combined log.
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// Kills it with SIGKILL and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+}
+
+/// The agents of one session.
+pub struct Cluster {
+    /// ZooKeeper connect string.
+    pub zk: String,
+    /// Session name.
+    pub session: String,
+    /// Where logs go.
+    pub logs: tempfile::TempDir,
+    /// Session timeout passed to every agent, seconds.
+    pub session_timeout: u32,
+    /// The agents started, in order.
+    pub agents: Vec<Agent>,
+}
+
+impl Cluster {
+    /// A cluster for `session` on `zk`.
+    pub fn new(zk: &str, session: &str) -> Cluster {
+        Cluster {
+            zk: zk.to_owned(),
+            session: session.to_owned(),
+            logs: tempfile::Builder::new()
+                .prefix("zkrsync-logs-")
+                .tempdir()
+                .unwrap(),
+            session_timeout: 4,
+            agents: Vec::new(),
+        }
+    }
+
+    fn spawn(&mut self, name: &str, args: Vec<OsString>) -> usize {
+        let log = self.logs.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(zkrsync_bin())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .env("NO_COLOR", "1")
+            .spawn()
+            .expect("start zkrsync");
+        self.agents.push(Agent {
+            name: name.to_owned(),
+            child,
+            log,
+        });
+        self.agents.len() - 1
+    }
+
+    fn common(&self, role: &str, path: &Path) -> Vec<OsString> {
+        vec![
+            role.into(),
+            "--zk".into(),
+            self.zk.clone().into(),
+            "--session".into(),
+            self.session.clone().into(),
+            "--session-timeout".into(),
+            self.session_timeout.to_string().into(),
+            "--path".into(),
+            path.as_os_str().to_owned(),
+            "--verbose".into(),
+        ]
+    }
+
+    /// Starts a destination into `dst`, its daemon on `addr` (a 127.0.0.x address).
+    pub fn dest(&mut self, name: &str, dst: &Path, addr: &str) -> usize {
+        let mut args = self.common("dest", dst);
+        args.extend([
+            "--advertise".into(),
+            addr.into(),
+            "--id".into(),
+            name.into(),
+        ]);
+        self.spawn(name, args)
+    }
+
+    /// Starts a source of `src` with extra options.
+    pub fn source(&mut self, name: &str, src: &Path, extra: &[&str]) -> usize {
+        let mut args = self.common("source", src);
+        args.extend(extra.iter().map(OsString::from));
+        self.spawn(name, args)
+    }
+
+    /// Waits for agent `i` to exit, at most `limit`; panics with every log otherwise.
+    pub fn wait(&mut self, i: usize, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.agents[i].child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let name = self.agents[i].name.clone();
+                let logs = self.all_logs();
+                self.kill_all();
+                panic!("agent {name} did not exit within {limit:?}\n{logs}");
+            }
+            // Waiting for a process we started to exit (bounded), not for a race to settle.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for every agent; returns their exit codes in start order.
+    pub fn wait_all(&mut self, limit: Duration) -> Vec<Option<i32>> {
+        (0..self.agents.len())
+            .map(|i| self.wait(i, limit).code())
+            .collect()
+    }
+
+    /// Every log, for a failure message.
+    pub fn all_logs(&self) -> String {
+        self.agents
+            .iter()
+            .map(|a| format!("===== {} =====\n{}", a.name, a.log_text()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Kills every agent still running.
+    pub fn kill_all(&mut self) {
+        for a in &mut self.agents {
+            a.kill9();
+        }
+    }
+
+    /// Runs `zkrsync status --json` for this session; None when there is no session.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let out = Command::new(zkrsync_bin())
+            .args([
+                "status",
+                "--json",
+                "--zk",
+                &self.zk,
+                "--session",
+                &self.session,
+            ])
+            .output()
+            .unwrap();
+        match out.status.code() {
+            Some(0) => Some(serde_json::from_slice(&out.stdout).expect("status JSON")),
+            Some(14) => None,
+            other => panic!(
+                "zkrsync status exited with {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// Waits until `cond` holds for the session's status (bounded).
+    pub fn wait_status(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.status() {
+                if cond(&s) {
+                    return s;
+                }
+            }
+            if Instant::now() > deadline {
+                let logs = self.all_logs();
+                self.kill_all();
+                panic!("the session did not reach {what} within {limit:?}\n{logs}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// `rsync -anc --delete --itemize-changes SRC/ DST/`: what would still differ (empty when
+/// the trees are equal in contents, modes, times and symlinks).
+pub fn differences(src: &Path, dst: &Path) -> String {
+    let mut s = src.as_os_str().to_owned();
+    s.push("/");
+    let mut d = dst.as_os_str().to_owned();
+    d.push("/");
+    let out = Command::new("rsync")
+        .arg("-anc")
+        .arg("--delete")
+        .arg("--itemize-changes")
+        .arg(s)
+        .arg(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rsync check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

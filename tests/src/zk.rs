@@ -1,0 +1,94 @@
+//! Private ZooKeeper servers for the tests, started with `scripts/zk` on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_owned()
+}
+
+fn script(args: &[&str]) -> String {
+    let out = Command::new(repo_root().join("scripts/zk"))
+        .args(args)
+        .output()
+        .expect("run scripts/zk");
+    assert!(
+        out.status.success(),
+        "scripts/zk {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
+}
+
+/// A standalone server or an ensemble, stopped when dropped.
+pub struct ZkServer {
+    dir: tempfile::TempDir,
+    connect: String,
+}
+
+impl ZkServer {
+    /// Starts a standalone server.
+    pub fn start() -> ZkServer {
+        ZkServer::start_with(&[])
+    }
+
+    /// Starts an ensemble of `n` servers.
+    pub fn ensemble(n: usize) -> ZkServer {
+        ZkServer::start_with(&["--ensemble", &n.to_string()])
+    }
+
+    fn start_with(extra: &[&str]) -> ZkServer {
+        let dir = tempfile::Builder::new()
+            .prefix("zkrsync-zk-")
+            .tempdir()
+            .expect("temp dir");
+        let path = dir.path().to_str().expect("UTF-8 temp dir").to_owned();
+        let mut args = vec!["start", path.as_str()];
+        args.extend_from_slice(extra);
+        let connect = script(&args);
+        ZkServer { dir, connect }
+    }
+
+    /// The connect string.
+    pub fn connect(&self) -> &str {
+        &self.connect
+    }
+
+    /// The server's directory (config, data, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops member `i` (1-based) of an ensemble.
+    pub fn stop_member(&self, i: usize) {
+        script(&[
+            "stop-member",
+            self.dir.path().to_str().unwrap(),
+            &i.to_string(),
+        ]);
+    }
+
+    /// Starts member `i` of an ensemble again and waits until every member serves.
+    pub fn start_member(&self, i: usize) {
+        script(&[
+            "start-member",
+            self.dir.path().to_str().unwrap(),
+            &i.to_string(),
+        ]);
+    }
+}
+
+impl Drop for ZkServer {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("scripts/zk"))
+            .args(["stop", self.dir.path().to_str().unwrap_or("")])
+            .status();
+    }
+}
