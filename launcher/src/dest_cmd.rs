@@ -158,6 +158,9 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             path.display(),
             daemon.port
         );
+        if !nix::unistd::getuid().is_root() {
+            tracing::warn!("not running as root: the rsync daemon cannot chroot, so rsync strips the leading '/' of absolute symlink targets it receives");
+        }
         let record = DestRecord {
             address: advertise.clone(),
             port: daemon.port,
