@@ -143,7 +143,8 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         .build()?;
     runtime.block_on(async {
         let zk = args.zk.connect().await?;
-        let module = format!("zkrsync-{}", layout.session());
+        // Unique per process, so a daemon can tell itself from another one on the same port.
+        let module = format!("zkrsync-{}-{}", layout.session(), std::process::id());
         let mut daemon = rsync_daemon::start(
             &args.rsync,
             &path,
@@ -173,6 +174,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             layout: layout.clone(),
             id,
             record,
+            session_timeout: args.zk.timeout()?,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let died = Arc::new(AtomicBool::new(false));

@@ -2,6 +2,7 @@
 //! core's state machines on tokio, zookeeper-client and rsync.
 
 pub mod dest_cmd;
+pub mod child_death;
 pub mod driver;
 pub mod exit_code;
 pub mod logging;

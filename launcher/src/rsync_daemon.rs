@@ -74,7 +74,9 @@ pub async fn start(
         None => (start_port..=start_port.saturating_add(200)).collect(),
     };
     for p in ports {
-        let mut child = Command::new(rsync)
+        let mut cmd = Command::new(rsync);
+        crate::child_death::die_with_parent(&mut cmd);
+        let mut child = cmd
             .arg("--daemon")
             .arg("--no-detach")
             .arg(format!("--config={}", conf.display()))
@@ -105,7 +107,7 @@ pub async fn start(
                     text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim()
                 );
             }
-            if tokio::net::TcpStream::connect((address, p)).await.is_ok() {
+            if serves_module(address, p, module).await {
                 return Ok(Daemon {
                     child,
                     port: p,
@@ -128,4 +130,22 @@ pub async fn start(
         "no free port for the rsync daemon from {start_port} to {}: give --port or --start-port",
         start_port.saturating_add(200)
     ))
+}
+
+/// Whether the daemon on `address:port` is ours: it knows `module` (another daemon already
+/// on that port would answer "unknown module").
+async fn serves_module(address: &str, port: u16, module: &str) -> bool {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let talk = async {
+        let stream = tokio::net::TcpStream::connect((address, port)).await.ok()?;
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let greeting = lines.next_line().await.ok()??;
+        // Answer with the daemon's own version and digest list.
+        greeting.strip_prefix("@RSYNCD: ")?;
+        write.write_all(format!("{greeting}\n{module}\n").as_bytes()).await.ok()?;
+        let answer = lines.next_line().await.ok()??;
+        Some(answer.starts_with("@RSYNCD: OK") || answer.starts_with("@RSYNCD: AUTHREQD"))
+    };
+    tokio::time::timeout(Duration::from_secs(2), talk).await.ok().flatten().unwrap_or(false)
 }

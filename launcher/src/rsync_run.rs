@@ -139,6 +139,7 @@ async fn run_job(
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         cmd.as_std_mut().process_group(0);
+        crate::child_death::die_with_parent(&mut cmd);
         tracing::debug!("chunk {}: running {:?}", job.chunk, cmd.as_std());
         let mut child = match cmd.spawn() {
             Ok(c) => c,

@@ -1,11 +1,12 @@
 //! A destination: registers its rsync daemon in `dests/<id>` (ephemeral), pauses while its
 //! tree is missing, and leaves when the session stops.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::layout::{Layout, DIRS};
 use super::records::{DestRecord, PlanRecord, StopRecord};
 use super::requests::Requests;
+use super::Timer;
 use super::{
     exit_code, CreateMode, Exit, Input, Level, Output, SessionEvent, TreeState, WatchKind, ZkError,
     ZkOp, ZkReply,
@@ -20,12 +21,16 @@ pub struct DestConfig {
     pub id: String,
     /// Its record, as registered while active.
     pub record: DestRecord,
+    /// The ZooKeeper session timeout (an earlier registration under the same id, from a
+    /// process that died, is waited for this long, twice).
+    pub session_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Why {
     Setup,
     Register,
+    OldRegistration,
     Update,
     StopExists,
     StopRead,
@@ -44,6 +49,8 @@ pub struct Dest {
     joined: bool,
     watching_tree: bool,
     rejoining: bool,
+    now: Option<Instant>,
+    waiting_for_old: bool,
 }
 
 impl Dest {
@@ -60,6 +67,8 @@ impl Dest {
             joined: false,
             watching_tree: false,
             rejoining: false,
+            now: None,
+            waiting_for_old: false,
         }
     }
 
@@ -79,10 +88,11 @@ impl Dest {
     }
 
     /// Feeds one input.
-    pub fn handle(&mut self, _now: Instant, input: Input) {
+    pub fn handle(&mut self, now: Instant, input: Input) {
         if self.exited {
             return;
         }
+        self.now = Some(now);
         match input {
             Input::Session(SessionEvent::Connected { new_session }) => {
                 self.connected = true;
@@ -104,8 +114,22 @@ impl Dest {
                 if path == self.cfg.layout.stop() && kind != WatchKind::Deleted {
                     self.stop_armed = false;
                     self.watch_stop();
+                } else if path == self.cfg.layout.child("dests", &self.cfg.id)
+                    && kind == WatchKind::Deleted
+                    && self.waiting_for_old
+                {
+                    self.waiting_for_old = false;
+                    self.register();
                 }
             }
+            Input::Timer(Timer::RegisterDeadline) if self.waiting_for_old => self.exit(
+                exit_code::CONFIG,
+                Some(format!(
+                    "another destination with id {} is in session {}: give each destination its own --id",
+                    self.cfg.id,
+                    self.cfg.layout.session()
+                )),
+            ),
             Input::Tree(state) => self.on_tree(state),
             Input::Interrupt => self.exit(exit_code::INTERRUPTED, Some("interrupted".into())),
             Input::Walked(_) | Input::RsyncDone { .. } | Input::Timer(_) => {}
@@ -234,10 +258,29 @@ impl Dest {
                 self.reqs.log(Level::Info, format!("session {} has ended: leaving", self.cfg.layout.session()));
                 self.exit(exit_code::OK, None);
             }
-            (Why::Register, Err(ZkError::NodeExists)) => self.exit(
-                exit_code::CONFIG,
-                Some(format!("another destination with id {} is in session {}: give each destination its own id", self.cfg.id, self.cfg.layout.session())),
-            ),
+            (Why::Register, Err(ZkError::NodeExists)) => {
+                // Most likely this destination's own registration from a process that was
+                // killed: it goes when that session expires.
+                self.registered = false;
+                if !self.waiting_for_old {
+                    self.waiting_for_old = true;
+                    self.reqs.log(
+                        Level::Info,
+                        format!("destination id {} is still registered (a previous process?): waiting for it to expire", self.cfg.id),
+                    );
+                    if let Some(now) = self.now {
+                        let at = now + self.cfg.session_timeout * 2;
+                        self.reqs.push(Output::SetTimer { timer: Timer::RegisterDeadline, at });
+                    }
+                }
+                let path = self.cfg.layout.child("dests", &self.cfg.id);
+                self.reqs.send(ZkOp::Exists { path, watch: true }, Why::OldRegistration);
+            }
+            (Why::OldRegistration, Ok(ZkReply::Exists(false))) => {
+                self.waiting_for_old = false;
+                self.register();
+            }
+            (Why::OldRegistration, Ok(_)) => {}
             (Why::StopExists, Ok(ZkReply::Exists(true))) => {
                 self.reqs.send(ZkOp::GetData { path: self.cfg.layout.stop(), watch: false }, Why::StopRead);
             }

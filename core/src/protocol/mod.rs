@@ -269,6 +269,10 @@ pub enum Timer {
     LeaveDeadline,
     /// A disconnected worker stops its rsync before its session could expire on the server.
     Lease,
+    /// A worker may try destinations it could not reach again.
+    Suspect,
+    /// A destination stops waiting for an earlier registration under its id to expire.
+    RegisterDeadline,
 }
 
 /// An input to a machine.

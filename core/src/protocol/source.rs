@@ -171,6 +171,8 @@ pub struct Source {
     election: Vec<String>,
     job: Option<Job>,
     claiming: bool,
+    /// Destinations this worker could not reach, and until when it leaves them alone.
+    suspect: BTreeMap<String, Instant>,
     claimed_final: bool,
     /// Joined the session before (with an earlier ZooKeeper session).
     rejoining: bool,
@@ -205,6 +207,7 @@ impl Source {
             election: Vec::new(),
             job: None,
             claiming: false,
+            suspect: BTreeMap::new(),
             claimed_final: false,
             rejoining: false,
             recording: false,
@@ -966,25 +969,36 @@ impl Source {
         if candidates.is_empty() {
             return;
         }
-        let free: Vec<&String> = self
+        let now = self.now;
+        let active: Vec<&String> = self
             .dests
             .iter()
-            .filter(|(id, r)| r.as_ref().is_some_and(|r| r.active) && !self.slots.contains(*id))
+            .filter(|(id, r)| {
+                r.as_ref().is_some_and(|r| r.active)
+                    && !self.suspect.get(*id).is_some_and(|until| now.is_some_and(|n| n < *until))
+            })
             .map(|(id, _)| id)
             .collect();
-        if free.is_empty() {
-            return;
-        }
         // Spread workers over the chunks and destinations by their names.
         let spread = fnv(self.me.as_deref().unwrap_or(&self.cfg.client_id)) as usize;
-        let chunk = candidates[spread % candidates.len()].clone();
-        let tried = self.tries.get(&chunk).cloned().unwrap_or_default();
-        let untried: Vec<&&String> = free.iter().filter(|d| !tried.contains(d)).collect();
-        let dest = if untried.is_empty() {
-            free[spread % free.len()].clone()
-        } else {
-            (*untried[spread % untried.len()]).clone()
-        };
+        let mut pick = None;
+        for k in 0..candidates.len() {
+            let chunk = candidates[(spread + k) % candidates.len()];
+            let tried = self.tries.get(chunk).map(Vec::as_slice).unwrap_or(&[]);
+            let untried: Vec<&&String> = active.iter().filter(|d| !tried.contains(d)).collect();
+            // A chunk that failed on a destination goes to another one when there is one,
+            // even if that means waiting for it to be free.
+            let choices: Vec<&String> = if untried.is_empty() {
+                active.iter().copied().filter(|d| !self.slots.contains(*d)).collect()
+            } else {
+                untried.into_iter().copied().filter(|d| !self.slots.contains(*d)).collect()
+            };
+            if !choices.is_empty() {
+                pick = Some((chunk.clone(), choices[spread % choices.len()].clone()));
+                break;
+            }
+        }
+        let Some((chunk, dest)) = pick else { return };
         let l = &self.cfg.layout;
         let ops = vec![
             MultiOp::Create {
@@ -1169,6 +1183,22 @@ impl Source {
             RsyncOutcome::Exited {
                 code, stderr_tail, ..
             } => {
+                if matches!(code, Some(5 | 10 | 35)) {
+                    // The destination could not be reached or went away mid-transfer: not
+                    // the chunk's fault. Give the chunk back, leave that destination alone
+                    // for a session timeout (a dead one is gone from dests/ by then).
+                    let dest = job.dest.clone();
+                    self.reqs.log(
+                        Level::Warn,
+                        format!("destination {dest} failed (rsync exit {}: {}): giving chunk {} back, not using {dest} for {} s", code.unwrap_or(0), last_line(&stderr_tail), job.chunk, self.cfg.session_timeout.as_secs()),
+                    );
+                    if let Some(now) = self.now {
+                        let until = now + self.cfg.session_timeout;
+                        self.suspect.insert(dest, until);
+                        self.reqs.push(Output::SetTimer { timer: Timer::Suspect, at: until });
+                    }
+                    return self.release_current(None);
+                }
                 let error = match code {
                     Some(c) => format!("rsync exited with {c}: {}", last_line(&stderr_tail)),
                     None => format!("rsync was killed by a signal: {}", last_line(&stderr_tail)),
@@ -1277,6 +1307,11 @@ impl Source {
                         at: now + self.cfg.progress_every,
                     });
                 }
+            }
+            Timer::RegisterDeadline => {}
+            Timer::Suspect => {
+                self.suspect.retain(|_, until| *until > now);
+                self.try_claim();
             }
             Timer::LeaveDeadline => {
                 if self.role == Role::Master && matches!(self.master.phase, MasterPhase::Stopping) {

@@ -428,6 +428,7 @@ fn a_destination_registers_pauses_and_leaves_on_stop() {
         layout: l.clone(),
         id: "d1".into(),
         record,
+        session_timeout: Duration::from_secs(9),
     });
     d.handle(
         now,

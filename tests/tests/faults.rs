@@ -1,0 +1,153 @@
+//! Faults against the real agent: kill -9 of any client mid-run, of every client, and a
+//! source tree that disappears.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zkrsync_tests::cluster::{differences, Cluster};
+use zkrsync_tests::tree::generate;
+use zkrsync_tests::zk::ZkServer;
+
+const LIMIT: Duration = Duration::from_secs(120);
+/// Slow transfers, so that "mid-run" lasts long enough to be hit for sure.
+const SLOW: &[&str] = &["--depth", "2", "--rsync-opt=--bwlimit=300"];
+
+fn trees(tmp: &Path) -> (PathBuf, PathBuf) {
+    let src = tmp.join("src");
+    let dst = tmp.join("dst");
+    fs::create_dir_all(&dst).unwrap();
+    generate(&src, 150, 6, 7);
+    (src, dst)
+}
+
+fn start(c: &mut Cluster, src: &Path, dst: &Path) {
+    c.dest("d1", dst, "127.0.0.1");
+    c.dest("d2", dst, "127.0.0.2");
+    c.source("m", src, SLOW);
+    c.source("w1", src, SLOW);
+    c.source("w2", src, SLOW);
+}
+
+fn some_done(c: &mut Cluster) {
+    c.wait_status(LIMIT, "two chunks done", |s| s["done"].as_u64().unwrap_or(0) >= 2 && s["plan_ready"] == true);
+}
+
+/// Index of the source that is master now.
+fn master(c: &Cluster) -> usize {
+    (2..5)
+        .find(|&i| c.agents[i].log_text().contains("is the master"))
+        .expect("a master")
+}
+
+fn finish_ok(c: &mut Cluster, killed: &[usize], src: &Path, dst: &Path) {
+    for i in 0..c.agents.len() {
+        if killed.contains(&i) {
+            continue;
+        }
+        let code = c.wait(i, LIMIT).code();
+        assert_eq!(code, Some(0), "agent {} exited with {code:?}\n{}", c.agents[i].name, c.all_logs());
+    }
+    assert_eq!(differences(src, dst), "", "{}", c.all_logs());
+    assert_eq!(c.status(), None, "the session is cleaned up\n{}", c.all_logs());
+}
+
+#[test]
+fn kill_9_of_a_worker_mid_run() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = trees(tmp.path());
+    let mut c = Cluster::new(zk.connect(), "killworker");
+    start(&mut c, &src, &dst);
+    some_done(&mut c);
+    let m = master(&c);
+    let victim = (2..5).find(|&i| i != m).unwrap();
+    c.agents[victim].kill9();
+    finish_ok(&mut c, &[victim], &src, &dst);
+}
+
+#[test]
+fn kill_9_of_a_destination_mid_run() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = trees(tmp.path());
+    let mut c = Cluster::new(zk.connect(), "killdest");
+    start(&mut c, &src, &dst);
+    some_done(&mut c);
+    c.agents[0].kill9();
+    finish_ok(&mut c, &[0], &src, &dst);
+}
+
+#[test]
+fn kill_9_of_the_master_mid_run() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = trees(tmp.path());
+    let mut c = Cluster::new(zk.connect(), "killmaster");
+    start(&mut c, &src, &dst);
+    some_done(&mut c);
+    let m = master(&c);
+    c.agents[m].kill9();
+    finish_ok(&mut c, &[m], &src, &dst);
+    let summaries = c.agents.iter().filter(|a| a.log_text().contains("zkrsync: session killmaster complete")).count();
+    assert_eq!(summaries, 1, "the new master prints the summary\n{}", c.all_logs());
+}
+
+#[test]
+fn kill_9_of_every_client_then_a_restart_resumes_without_redoing_done_chunks() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = trees(tmp.path());
+    let mut c = Cluster::new(zk.connect(), "resume");
+    start(&mut c, &src, &dst);
+    some_done(&mut c);
+    c.kill_all();
+    let before = c.status().expect("the session survives its clients");
+    let done_before = before["done"].as_u64().unwrap();
+    let chunks = before["chunks"].as_u64().unwrap();
+    assert!(done_before >= 2 && done_before < chunks, "{before}");
+
+    let mut again = Cluster::new(zk.connect(), "resume");
+    start(&mut again, &src, &dst);
+    finish_ok(&mut again, &[], &src, &dst);
+    let log = again.all_logs();
+    assert!(log.contains("resuming the published plan"), "{log}");
+    // Chunks copied by the second run: at most those not done before (a chunk whose worker
+    // died mid-copy is redone; none that was done).
+    let copied = log.lines().filter(|l| l.contains("DEBUG chunk ") && l.contains(" units to ")).count() as u64;
+    assert!(copied <= chunks - done_before, "{copied} chunks copied again, {done_before} of {chunks} were done\n{log}");
+}
+
+#[test]
+fn a_source_tree_that_disappears_mid_run_causes_no_deletion() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = trees(tmp.path());
+    // The destination has entries the source does not: --delete would remove them.
+    for i in 0..5 {
+        fs::write(dst.join(format!("keep-{i}")), b"precious").unwrap();
+    }
+    let mut c = Cluster::new(zk.connect(), "vanish");
+    c.dest("d1", &dst, "127.0.0.1");
+    c.dest("d2", &dst, "127.0.0.2");
+    let slow_delete: Vec<&str> = SLOW.iter().copied().chain(["--delete"]).collect();
+    for name in ["m", "w1", "w2"] {
+        c.source(name, &src, &slow_delete);
+    }
+    // Once work is under way, the source is unmounted: here, emptied by a rename.
+    c.wait_status(LIMIT, "a chunk done", |s| s["done"].as_u64().unwrap_or(0) >= 1);
+    let moved = tmp.path().join("src-moved");
+    fs::rename(&src, &moved).unwrap();
+    fs::create_dir(&src).unwrap();
+    // Every worker refuses to run rsync and leaves with exit 2.
+    let m = master(&c);
+    for i in (2..5).filter(|&i| i != m) {
+        let code = c.wait(i, LIMIT).code();
+        assert_eq!(code, Some(2), "{}", c.all_logs());
+        assert!(c.agents[i].log_text().contains("no rsync was run"), "{}", c.all_logs());
+    }
+    for i in 0..5 {
+        assert!(dst.join(format!("keep-{i}")).exists(), "keep-{i} was deleted\n{}", c.all_logs());
+    }
+    c.kill_all();
+}
