@@ -99,7 +99,8 @@ pub async fn start(
                 let log =
                     std::fs::read_to_string(dir.path().join("rsyncd.log")).unwrap_or_default();
                 let text = format!("{err}{log}");
-                if text.contains("in use") && port.is_none() {
+                // Exit 10 is rsync's socket error: the port is taken.
+                if (text.contains("in use") || status.code() == Some(10)) && port.is_none() {
                     break; // try the next port
                 }
                 bail!(
