@@ -1,8 +1,8 @@
 //! The real world of zkrsync: the `zkrsync` agent's commands and the driver that runs the
 //! core's state machines on tokio, zookeeper-client and rsync.
 
-pub mod dest_cmd;
 pub mod child_death;
+pub mod dest_cmd;
 pub mod driver;
 pub mod exit_code;
 pub mod logging;

@@ -35,6 +35,7 @@ fn config(dst: &Path, module: &str, dir: &Path) -> String {
          \tpath = {}\n\
          \tread only = no\n\
          \tlist = no\n\
+         \treverse lookup = no\n\
          \tmunge symlinks = no\n\
          \tnumeric ids = yes\n\
          \tuid = {uid}\n\
@@ -144,9 +145,16 @@ async fn serves_module(address: &str, port: u16, module: &str) -> bool {
         let greeting = lines.next_line().await.ok()??;
         // Answer with the daemon's own version and digest list.
         greeting.strip_prefix("@RSYNCD: ")?;
-        write.write_all(format!("{greeting}\n{module}\n").as_bytes()).await.ok()?;
+        write
+            .write_all(format!("{greeting}\n{module}\n").as_bytes())
+            .await
+            .ok()?;
         let answer = lines.next_line().await.ok()??;
         Some(answer.starts_with("@RSYNCD: OK") || answer.starts_with("@RSYNCD: AUTHREQD"))
     };
-    tokio::time::timeout(Duration::from_secs(2), talk).await.ok().flatten().unwrap_or(false)
+    tokio::time::timeout(Duration::from_secs(2), talk)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }

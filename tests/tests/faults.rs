@@ -30,7 +30,9 @@ fn start(c: &mut Cluster, src: &Path, dst: &Path) {
 }
 
 fn some_done(c: &mut Cluster) {
-    c.wait_status(LIMIT, "two chunks done", |s| s["done"].as_u64().unwrap_or(0) >= 2 && s["plan_ready"] == true);
+    c.wait_status(LIMIT, "two chunks done", |s| {
+        s["done"].as_u64().unwrap_or(0) >= 2 && s["plan_ready"] == true
+    });
 }
 
 /// Index of the source that is master now.
@@ -46,10 +48,21 @@ fn finish_ok(c: &mut Cluster, killed: &[usize], src: &Path, dst: &Path) {
             continue;
         }
         let code = c.wait(i, LIMIT).code();
-        assert_eq!(code, Some(0), "agent {} exited with {code:?}\n{}", c.agents[i].name, c.all_logs());
+        assert_eq!(
+            code,
+            Some(0),
+            "agent {} exited with {code:?}\n{}",
+            c.agents[i].name,
+            c.all_logs()
+        );
     }
     assert_eq!(differences(src, dst), "", "{}", c.all_logs());
-    assert_eq!(c.status(), None, "the session is cleaned up\n{}", c.all_logs());
+    assert_eq!(
+        c.status(),
+        None,
+        "the session is cleaned up\n{}",
+        c.all_logs()
+    );
 }
 
 #[test]
@@ -89,8 +102,20 @@ fn kill_9_of_the_master_mid_run() {
     let m = master(&c);
     c.agents[m].kill9();
     finish_ok(&mut c, &[m], &src, &dst);
-    let summaries = c.agents.iter().filter(|a| a.log_text().contains("zkrsync: session killmaster complete")).count();
-    assert_eq!(summaries, 1, "the new master prints the summary\n{}", c.all_logs());
+    let summaries = c
+        .agents
+        .iter()
+        .filter(|a| {
+            a.log_text()
+                .contains("zkrsync: session killmaster complete")
+        })
+        .count();
+    assert_eq!(
+        summaries,
+        1,
+        "the new master prints the summary\n{}",
+        c.all_logs()
+    );
 }
 
 #[test]
@@ -114,8 +139,14 @@ fn kill_9_of_every_client_then_a_restart_resumes_without_redoing_done_chunks() {
     assert!(log.contains("resuming the published plan"), "{log}");
     // Chunks copied by the second run: at most those not done before (a chunk whose worker
     // died mid-copy is redone; none that was done).
-    let copied = log.lines().filter(|l| l.contains("DEBUG chunk ") && l.contains(" units to ")).count() as u64;
-    assert!(copied <= chunks - done_before, "{copied} chunks copied again, {done_before} of {chunks} were done\n{log}");
+    let copied = log
+        .lines()
+        .filter(|l| l.contains("DEBUG chunk ") && l.contains(" units to "))
+        .count() as u64;
+    assert!(
+        copied <= chunks - done_before,
+        "{copied} chunks copied again, {done_before} of {chunks} were done\n{log}"
+    );
 }
 
 #[test]
@@ -135,7 +166,9 @@ fn a_source_tree_that_disappears_mid_run_causes_no_deletion() {
         c.source(name, &src, &slow_delete);
     }
     // Once work is under way, the source is unmounted: here, emptied by a rename.
-    c.wait_status(LIMIT, "a chunk done", |s| s["done"].as_u64().unwrap_or(0) >= 1);
+    c.wait_status(LIMIT, "a chunk done", |s| {
+        s["done"].as_u64().unwrap_or(0) >= 1
+    });
     let moved = tmp.path().join("src-moved");
     fs::rename(&src, &moved).unwrap();
     fs::create_dir(&src).unwrap();
@@ -144,10 +177,18 @@ fn a_source_tree_that_disappears_mid_run_causes_no_deletion() {
     for i in (2..5).filter(|&i| i != m) {
         let code = c.wait(i, LIMIT).code();
         assert_eq!(code, Some(2), "{}", c.all_logs());
-        assert!(c.agents[i].log_text().contains("no rsync was run"), "{}", c.all_logs());
+        assert!(
+            c.agents[i].log_text().contains("no rsync was run"),
+            "{}",
+            c.all_logs()
+        );
     }
     for i in 0..5 {
-        assert!(dst.join(format!("keep-{i}")).exists(), "keep-{i} was deleted\n{}", c.all_logs());
+        assert!(
+            dst.join(format!("keep-{i}")).exists(),
+            "keep-{i} was deleted\n{}",
+            c.all_logs()
+        );
     }
     c.kill_all();
 }

@@ -239,7 +239,9 @@ impl Dest {
         match (why, result) {
             (_, Err(ZkError::NoAuth)) => {
                 let path = match &op {
-                    ZkOp::Create { path, .. } | ZkOp::Exists { path, .. } | ZkOp::SetData { path, .. } => path.clone(),
+                    ZkOp::Create { path, .. }
+                    | ZkOp::Exists { path, .. }
+                    | ZkOp::SetData { path, .. } => path.clone(),
                     _ => String::new(),
                 };
                 self.exit(
@@ -247,15 +249,22 @@ impl Dest {
                     Some(format!("ZooKeeper refused access to {path} (not authorized): give the session's credentials with --auth")),
                 );
             }
-            (_, Err(ZkError::SessionExpired)) => {
-                self.restart("ZooKeeper session expired: registering again with a new session".into())
-            }
+            (_, Err(ZkError::SessionExpired)) => self
+                .restart("ZooKeeper session expired: registering again with a new session".into()),
             (Why::Setup, Ok(_) | Err(ZkError::NodeExists)) => {}
-            (Why::Register, Ok(_)) => {
-                self.reqs.log(Level::Info, format!("destination {} registered at {}", self.cfg.id, self.cfg.record.url()))
-            }
+            (Why::Register, Ok(_)) => self.reqs.log(
+                Level::Info,
+                format!(
+                    "destination {} registered at {}",
+                    self.cfg.id,
+                    self.cfg.record.url()
+                ),
+            ),
             (Why::Register, Err(ZkError::NoNode)) => {
-                self.reqs.log(Level::Info, format!("session {} has ended: leaving", self.cfg.layout.session()));
+                self.reqs.log(
+                    Level::Info,
+                    format!("session {} has ended: leaving", self.cfg.layout.session()),
+                );
                 self.exit(exit_code::OK, None);
             }
             (Why::Register, Err(ZkError::NodeExists)) => {
@@ -270,11 +279,15 @@ impl Dest {
                     );
                     if let Some(now) = self.now {
                         let at = now + self.cfg.session_timeout * 2;
-                        self.reqs.push(Output::SetTimer { timer: Timer::RegisterDeadline, at });
+                        self.reqs.push(Output::SetTimer {
+                            timer: Timer::RegisterDeadline,
+                            at,
+                        });
                     }
                 }
                 let path = self.cfg.layout.child("dests", &self.cfg.id);
-                self.reqs.send(ZkOp::Exists { path, watch: true }, Why::OldRegistration);
+                self.reqs
+                    .send(ZkOp::Exists { path, watch: true }, Why::OldRegistration);
             }
             (Why::OldRegistration, Ok(ZkReply::Exists(false))) => {
                 self.waiting_for_old = false;
@@ -282,17 +295,27 @@ impl Dest {
             }
             (Why::OldRegistration, Ok(_)) => {}
             (Why::StopExists, Ok(ZkReply::Exists(true))) => {
-                self.reqs.send(ZkOp::GetData { path: self.cfg.layout.stop(), watch: false }, Why::StopRead);
+                self.reqs.send(
+                    ZkOp::GetData {
+                        path: self.cfg.layout.stop(),
+                        watch: false,
+                    },
+                    Why::StopRead,
+                );
             }
             (Why::StopExists, Ok(_)) => {}
             (Why::StopRead, Ok(ZkReply::Data(data))) => match StopRecord::decode(&data) {
                 StopRecord::Done => {
-                    self.reqs.log(Level::Info, "the session is complete: leaving");
+                    self.reqs
+                        .log(Level::Info, "the session is complete: leaving");
                     self.exit(exit_code::OK, None);
                 }
                 StopRecord::Abort => self.exit(
                     exit_code::PARTIAL,
-                    Some(format!("session {} was aborted (zkrsync abort)", self.cfg.layout.session())),
+                    Some(format!(
+                        "session {} was aborted (zkrsync abort)",
+                        self.cfg.layout.session()
+                    )),
                 ),
             },
             (Why::StopRead, _) => {}

@@ -975,7 +975,10 @@ impl Source {
             .iter()
             .filter(|(id, r)| {
                 r.as_ref().is_some_and(|r| r.active)
-                    && !self.suspect.get(*id).is_some_and(|until| now.is_some_and(|n| n < *until))
+                    && !self
+                        .suspect
+                        .get(*id)
+                        .is_some_and(|until| now.is_some_and(|n| n < *until))
             })
             .map(|(id, _)| id)
             .collect();
@@ -989,9 +992,17 @@ impl Source {
             // A chunk that failed on a destination goes to another one when there is one,
             // even if that means waiting for it to be free.
             let choices: Vec<&String> = if untried.is_empty() {
-                active.iter().copied().filter(|d| !self.slots.contains(*d)).collect()
+                active
+                    .iter()
+                    .copied()
+                    .filter(|d| !self.slots.contains(*d))
+                    .collect()
             } else {
-                untried.into_iter().copied().filter(|d| !self.slots.contains(*d)).collect()
+                untried
+                    .into_iter()
+                    .copied()
+                    .filter(|d| !self.slots.contains(*d))
+                    .collect()
             };
             if !choices.is_empty() {
                 pick = Some((chunk.clone(), choices[spread % choices.len()].clone()));
@@ -1195,7 +1206,10 @@ impl Source {
                     if let Some(now) = self.now {
                         let until = now + self.cfg.session_timeout;
                         self.suspect.insert(dest, until);
-                        self.reqs.push(Output::SetTimer { timer: Timer::Suspect, at: until });
+                        self.reqs.push(Output::SetTimer {
+                            timer: Timer::Suspect,
+                            at: until,
+                        });
                     }
                     return self.release_current(None);
                 }
