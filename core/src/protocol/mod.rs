@@ -18,9 +18,6 @@ mod requests;
 pub mod rsync_job;
 pub mod source;
 
-#[cfg(test)]
-mod tests;
-
 use std::time::Instant;
 
 use crate::rsync_stats::RsyncStats;
@@ -130,6 +127,28 @@ pub enum ZkOp {
     /// Several operations applied atomically; replies [`ZkReply::Multi`] when all succeed,
     /// [`ZkError::MultiFailed`] otherwise.
     Multi(Vec<MultiOp>),
+}
+
+impl ZkOp {
+    /// The path the operation is about (a multi's first operation's).
+    pub fn path(&self) -> &str {
+        match self {
+            ZkOp::Create { path, .. }
+            | ZkOp::Delete { path }
+            | ZkOp::SetData { path, .. }
+            | ZkOp::GetData { path, .. }
+            | ZkOp::GetChildren { path, .. }
+            | ZkOp::Exists { path, .. } => path,
+            ZkOp::Multi(ops) => match ops.first() {
+                Some(
+                    MultiOp::Create { path, .. }
+                    | MultiOp::Delete { path }
+                    | MultiOp::SetData { path, .. },
+                ) => path,
+                None => "",
+            },
+        }
+    }
 }
 
 /// A successful reply.

@@ -1816,22 +1816,7 @@ impl Source {
 }
 
 fn op_path(op: &ZkOp) -> String {
-    match op {
-        ZkOp::Create { path, .. }
-        | ZkOp::Delete { path }
-        | ZkOp::SetData { path, .. }
-        | ZkOp::GetData { path, .. }
-        | ZkOp::GetChildren { path, .. }
-        | ZkOp::Exists { path, .. } => path.clone(),
-        ZkOp::Multi(ops) => match ops.first() {
-            Some(
-                MultiOp::Create { path, .. }
-                | MultiOp::Delete { path }
-                | MultiOp::SetData { path, .. },
-            ) => path.clone(),
-            None => "(empty multi)".to_owned(),
-        },
-    }
+    op.path().to_owned()
 }
 
 fn is_read(op: &ZkOp) -> bool {

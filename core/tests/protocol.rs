@@ -1,11 +1,12 @@
-//! Unit tests of the machines: feed one input, look at the outputs.
+//! Tests of the protocol machines: feed one input, look at the outputs. (Time is an input:
+//! these tests take one instant and move it by hand.)
 
 use std::time::{Duration, Instant};
 
-use super::records::{DestRecord, PlanRecord};
-use super::*;
-use crate::plan::Chunk;
-use crate::unit::RelPath;
+use zkrsync_core::plan::Chunk;
+use zkrsync_core::protocol::records::{DestRecord, PlanRecord};
+use zkrsync_core::protocol::*;
+use zkrsync_core::unit::RelPath;
 
 fn layout() -> Layout {
     Layout::new("/zkrsync", "s1").unwrap()
@@ -51,20 +52,12 @@ fn answer(
 }
 
 fn path_of(op: &ZkOp) -> &str {
-    match op {
-        ZkOp::Create { path, .. }
-        | ZkOp::Delete { path }
-        | ZkOp::SetData { path, .. }
-        | ZkOp::GetData { path, .. }
-        | ZkOp::GetChildren { path, .. }
-        | ZkOp::Exists { path, .. } => path,
-        ZkOp::Multi(_) => "multi",
-    }
+    op.path()
 }
 
 fn chunk_bytes() -> Vec<u8> {
     Chunk {
-        units: vec![crate::unit::Unit {
+        units: vec![zkrsync_core::unit::Unit {
             path: RelPath::from_bytes(b"a").unwrap(),
             recursive: true,
             listing_failed: false,
@@ -480,4 +473,55 @@ fn a_destination_registers_pauses_and_leaves_on_stop() {
     assert!(drain(&mut d)
         .iter()
         .any(|o| matches!(o, Output::Exit(e) if e.code == 0)));
+}
+
+#[test]
+fn a_chunk_found_done_after_its_claim_is_released_not_copied_again() {
+    // The worker's view of done/ lags: the chunk looks free, the claim succeeds, and only
+    // the check after the claim shows that another worker has just finished it.
+    let now = Instant::now();
+    let params = SessionParams::default();
+    let l = layout();
+    let mut s = source(params.clone());
+    s.handle(
+        now,
+        Input::Session(SessionEvent::Connected { new_session: true }),
+    );
+    let mut out = drain(&mut s);
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        let ops = zk_ops(&out);
+        if ops.is_empty() {
+            break;
+        }
+        out = answer(&mut s, now, ops, &|op| match op {
+            ZkOp::Exists { path, .. } if *path == l.child("done", "0000000000") => {
+                Ok(ZkReply::Exists(true))
+            }
+            _ => world(op, &params),
+        });
+        all.extend(out.iter().cloned());
+    }
+    assert!(
+        !all.iter().any(|o| matches!(o, Output::Spawn { .. })),
+        "no rsync for a done chunk"
+    );
+    let multis: Vec<Vec<MultiOp>> = zk_ops(&all)
+        .into_iter()
+        .filter_map(|(_, op)| match op {
+            ZkOp::Multi(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        multis.get(1).expect("a release after the claim"),
+        &vec![
+            MultiOp::Delete {
+                path: l.child("claims", "0000000000")
+            },
+            MultiOp::Delete {
+                path: l.child("slots", "d1")
+            },
+        ]
+    );
 }
