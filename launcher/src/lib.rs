@@ -12,6 +12,7 @@ pub mod rsync_daemon;
 pub mod rsync_run;
 pub mod source_cmd;
 pub mod status_cmd;
+pub mod vsc_config;
 pub mod walk_args;
 pub mod zk_connect;
 pub mod zk_ops;

@@ -281,3 +281,36 @@ fn bad_input_is_one_line_and_exit_2() {
     }
     assert_eq!(fs::read_dir(&dst).unwrap().count(), 0);
 }
+
+#[test]
+fn vsc_zk_users_can_run_from_their_zkrs_conf() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = dirs(tmp.path());
+    generate(&src, 20, 2, 4);
+    let conf = tmp.path().join("zkrs.conf");
+    fs::write(&conf, format!("[MAIN]\nservers={}\nsession=fromconf\ndepth=2\ndelete=1\n", zk.connect())).unwrap();
+    fs::write(dst.join("extraneous"), b"x").unwrap();
+    let bin = zkrsync_tests::zkrsync_bin();
+    let spawn = |role: &str, path: &Path, extra: &[&str]| {
+        std::process::Command::new(bin)
+            .arg(role)
+            .arg("--config")
+            .arg(&conf)
+            .arg("--path")
+            .arg(path)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let d = spawn("dest", &dst, &["--advertise", "127.0.0.1", "--session-timeout", "4"]);
+    let sources: Vec<_> = (0..2).map(|_| spawn("source", &src, &["--session-timeout", "4"])).collect();
+    for child in sources.into_iter().chain([d]) {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(!dst.join("extraneous").exists(), "delete=1 from zkrs.conf applies");
+    assert_eq!(differences(&src, &dst), "");
+}

@@ -2,7 +2,7 @@
 //! through ZooKeeper.
 
 use clap::{Parser, Subcommand};
-use zkrsync_launcher::{dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd};
+use zkrsync_launcher::{dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd, vsc_config};
 
 #[derive(Debug, Parser)]
 #[command(name = "zkrsync", version, about, propagate_version = true)]
@@ -26,7 +26,14 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args = match vsc_config::expand(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("zkrsync: error: {}", chain_one_line(&error));
+            std::process::exit(exit_code::CONFIG);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match &cli.command {
         Command::Paths(args) => paths_cmd::run(args),
         Command::Source(args) => source_cmd::run(args),
