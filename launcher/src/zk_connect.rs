@@ -47,8 +47,11 @@ pub struct ZkArgs {
 pub struct Zk {
     /// The client.
     pub client: Client,
-    /// ACLs for created znodes.
+    /// ACLs for created znodes of the session.
     pub acls: Acls<'static>,
+    /// Shared znodes above the sessions (the base path): open to everyone, so that other
+    /// users of the same ZooKeeper can have sessions there too.
+    pub shared: Vec<String>,
 }
 
 impl ZkArgs {
@@ -136,6 +139,11 @@ impl ZkArgs {
         } else {
             Acls::anyone_all()
         };
-        Ok(Zk { client, acls })
+        let shared = self.layout()?.base_ancestors();
+        Ok(Zk {
+            client,
+            acls,
+            shared,
+        })
     }
 }

@@ -82,7 +82,12 @@ pub fn start<'a>(zk: &'a Zk, id: ReqId, op: ZkOp) -> ReplyFuture<'a> {
         } => {
             // A one-operation multi: its future borrows only the client, not the path.
             let mut writer = client.new_multi_writer();
-            let options = mode(m).with_acls(zk.acls);
+            let acls = if zk.shared.contains(&path) {
+                zookeeper_client::Acls::anyone_all()
+            } else {
+                zk.acls
+            };
+            let options = mode(m).with_acls(acls);
             if let Err(e) = writer.add_create(&path, &data, &options) {
                 let e = map_error(&e);
                 return Box::pin(async move { done(id, Err(e)) });

@@ -96,6 +96,11 @@ impl Cluster {
 
     /// Starts a destination into `dst`, its daemon on `addr` (a 127.0.0.x address).
     pub fn dest(&mut self, name: &str, dst: &Path, addr: &str) -> usize {
+        self.dest_with(name, dst, addr, &[])
+    }
+
+    /// Starts a destination with extra options.
+    pub fn dest_with(&mut self, name: &str, dst: &Path, addr: &str, extra: &[&str]) -> usize {
         let mut args = self.common("dest", dst);
         args.extend([
             "--advertise".into(),
@@ -103,6 +108,7 @@ impl Cluster {
             "--id".into(),
             name.into(),
         ]);
+        args.extend(extra.iter().map(OsString::from));
         self.spawn(name, args)
     }
 

@@ -289,7 +289,14 @@ fn vsc_zk_users_can_run_from_their_zkrs_conf() {
     let (src, dst) = dirs(tmp.path());
     generate(&src, 20, 2, 4);
     let conf = tmp.path().join("zkrs.conf");
-    fs::write(&conf, format!("[MAIN]\nservers={}\nsession=fromconf\ndepth=2\ndelete=1\n", zk.connect())).unwrap();
+    fs::write(
+        &conf,
+        format!(
+            "[MAIN]\nservers={}\nsession=fromconf\ndepth=2\ndelete=1\n",
+            zk.connect()
+        ),
+    )
+    .unwrap();
     fs::write(dst.join("extraneous"), b"x").unwrap();
     let bin = zkrsync_tests::zkrsync_bin();
     let spawn = |role: &str, path: &Path, extra: &[&str]| {
@@ -305,12 +312,81 @@ fn vsc_zk_users_can_run_from_their_zkrs_conf() {
             .spawn()
             .unwrap()
     };
-    let d = spawn("dest", &dst, &["--advertise", "127.0.0.1", "--session-timeout", "4"]);
-    let sources: Vec<_> = (0..2).map(|_| spawn("source", &src, &["--session-timeout", "4"])).collect();
+    let d = spawn(
+        "dest",
+        &dst,
+        &["--advertise", "127.0.0.1", "--session-timeout", "4"],
+    );
+    let sources: Vec<_> = (0..2)
+        .map(|_| spawn("source", &src, &["--session-timeout", "4"]))
+        .collect();
     for child in sources.into_iter().chain([d]) {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    assert!(!dst.join("extraneous").exists(), "delete=1 from zkrs.conf applies");
+    assert!(
+        !dst.join("extraneous").exists(),
+        "delete=1 from zkrs.conf applies"
+    );
     assert_eq!(differences(&src, &dst), "");
+}
+
+#[test]
+fn a_session_with_credentials_refuses_clients_without_them() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = dirs(tmp.path());
+    generate(&src, 10, 1, 5);
+    let mut c = Cluster::new(zk.connect(), "locked");
+    let m = c.source("m", &src, &["--depth", "2", "--auth", "alice:secret"]);
+    // `zkrsync status` with the right credentials sees the plan.
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        let out = zkrsync([
+            "status",
+            "--json",
+            "--zk",
+            zk.connect(),
+            "-N",
+            "locked",
+            "--auth",
+            "alice:secret",
+        ]);
+        if out.status.code() == Some(0)
+            && serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["plan_ready"]
+                == true
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no plan: {}",
+            c.all_logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for auth in [&["--auth", "alice:wrong"][..], &[]] {
+        let w = c.source("w", &src, &[&["--depth", "2"][..], auth].concat());
+        assert_eq!(c.wait(w, LIMIT).code(), Some(2), "{}", c.all_logs());
+        let log = c.agents[w].log_text();
+        assert!(log.contains("not authorized"), "{log}");
+        assert_eq!(log.lines().count(), 1, "one line: {log}");
+    }
+    // Another user's session next to it works: the base path is shared.
+    let mut other = Cluster::new(zk.connect(), "bob-session");
+    other.dest_with("d1", &dst, "127.0.0.1", &["--auth", "bob:pw"]);
+    other.source("m", &src, &["--depth", "2", "--auth", "bob:pw"]);
+    other.source("w", &src, &["--depth", "2", "--auth", "bob:pw"]);
+    assert_eq!(
+        other.wait_all(LIMIT),
+        vec![Some(0); 3],
+        "{}",
+        other.all_logs()
+    );
+    c.agents[m].kill9();
 }

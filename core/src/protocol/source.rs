@@ -975,10 +975,10 @@ impl Source {
             .iter()
             .filter(|(id, r)| {
                 r.as_ref().is_some_and(|r| r.active)
-                    && !self
+                    && self
                         .suspect
                         .get(*id)
-                        .is_some_and(|until| now.is_some_and(|n| n < *until))
+                        .is_none_or(|until| now.is_none_or(|n| n >= *until))
             })
             .map(|(id, _)| id)
             .collect();
