@@ -75,6 +75,21 @@ impl ZkServer {
         ]);
     }
 
+    /// The member (1-based) that leads the ensemble now.
+    pub fn leader(&self) -> usize {
+        let out = Command::new(repo_root().join("scripts/zk"))
+            .args(["status", self.dir.path().to_str().unwrap()])
+            .output()
+            .expect("run scripts/zk status");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find(|l| l.ends_with(" leader"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|dir| dir.rsplit('/').next())
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_else(|| panic!("no leader in:\n{text}"))
+    }
+
     /// Starts member `i` of an ensemble again and waits until every member serves.
     pub fn start_member(&self, i: usize) {
         script(&[

@@ -154,10 +154,14 @@ fn a_source_tree_that_disappears_mid_run_causes_no_deletion() {
     let zk = ZkServer::start();
     let tmp = tempfile::tempdir().unwrap();
     let (src, dst) = trees(tmp.path());
-    // The destination has entries the source does not: --delete would remove them.
-    for i in 0..5 {
-        fs::write(dst.join(format!("keep-{i}")), b"precious").unwrap();
-    }
+    // The destination already holds a copy: a --delete from an empty source would wipe it.
+    let status = std::process::Command::new("rsync")
+        .arg("-a")
+        .arg(format!("{}/", src.display()))
+        .arg(format!("{}/", dst.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
     let mut c = Cluster::new(zk.connect(), "vanish");
     c.dest("d1", &dst, "127.0.0.1");
     c.dest("d2", &dst, "127.0.0.2");
@@ -183,12 +187,19 @@ fn a_source_tree_that_disappears_mid_run_causes_no_deletion() {
             c.all_logs()
         );
     }
-    for i in 0..5 {
-        assert!(
-            dst.join(format!("keep-{i}")).exists(),
-            "keep-{i} was deleted\n{}",
-            c.all_logs()
-        );
-    }
+    // Nothing of the destination's copy was deleted.
+    assert_eq!(differences(&moved, &dst), "", "{}", c.all_logs());
     c.kill_all();
+}
+
+#[test]
+fn the_leader_of_a_three_server_ensemble_dies_mid_run() {
+    let zk = ZkServer::ensemble(3);
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = trees(tmp.path());
+    let mut c = Cluster::new(zk.connect(), "ensemble");
+    start(&mut c, &src, &dst);
+    some_done(&mut c);
+    zk.stop_member(zk.leader());
+    finish_ok(&mut c, &[], &src, &dst);
 }
