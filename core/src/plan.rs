@@ -253,13 +253,37 @@ impl PackLimits {
     }
 }
 
-/// Packs units, in order, into chunks: a streaming packer that keeps one open chunk.
+/// Which rsync invocation a unit needs: `-r` or `-d`, and whether `--delete` may apply.
+/// A chunk holds units of one kind only, so a worker runs one rsync per chunk.
+fn kind(unit: &Unit) -> usize {
+    usize::from(unit.recursive) * 2 + usize::from(unit.listing_failed)
+}
+
+/// A chunk being filled.
+#[derive(Debug)]
+struct Open {
+    chunk: Chunk,
+    bytes: usize,
+    weight: u64,
+}
+
+impl Default for Open {
+    fn default() -> Open {
+        Open {
+            chunk: Chunk::default(),
+            bytes: HEADER_MAX,
+            weight: 0,
+        }
+    }
+}
+
+/// Packs units into chunks, streaming: one open chunk per kind of unit (recursive or not,
+/// listing failed or not), so every chunk is one rsync invocation. Within a kind, units keep
+/// their order.
 #[derive(Debug)]
 pub struct Packer {
     limits: PackLimits,
-    open: Chunk,
-    bytes: usize,
-    weight: u64,
+    open: [Open; 4],
 }
 
 impl Packer {
@@ -267,35 +291,33 @@ impl Packer {
     pub fn new(limits: PackLimits) -> Packer {
         Packer {
             limits,
-            open: Chunk::default(),
-            bytes: HEADER_MAX,
-            weight: 0,
+            open: Default::default(),
         }
     }
 
-    /// Adds a unit; returns the previous chunk when the unit did not fit in it.
+    /// Adds a unit; returns the chunk of its kind that it closed because it did not fit.
     pub fn push(&mut self, unit: Unit) -> Option<Chunk> {
         let len = encoded_unit_len(&unit);
-        let full = !self.open.units.is_empty()
-            && (self.open.units.len() >= self.limits.max_units
-                || self.bytes + len > self.limits.max_bytes
-                || self.weight.saturating_add(unit.weight) > self.limits.target_weight);
-        let closed = if full { self.take() } else { None };
-        self.bytes += len;
-        self.weight = self.weight.saturating_add(unit.weight);
-        self.open.units.push(unit);
+        let limits = self.limits;
+        let open = &mut self.open[kind(&unit)];
+        let full = !open.chunk.units.is_empty()
+            && (open.chunk.units.len() >= limits.max_units
+                || open.bytes + len > limits.max_bytes
+                || open.weight.saturating_add(unit.weight) > limits.target_weight);
+        let closed = if full { Self::take(open) } else { None };
+        open.bytes += len;
+        open.weight = open.weight.saturating_add(unit.weight);
+        open.chunk.units.push(unit);
         closed
     }
 
-    /// Closes the open chunk, if it has any unit.
-    pub fn finish(mut self) -> Option<Chunk> {
-        self.take()
+    /// Closes the open chunks.
+    pub fn finish(mut self) -> Vec<Chunk> {
+        self.open.iter_mut().filter_map(Self::take).collect()
     }
 
-    fn take(&mut self) -> Option<Chunk> {
-        self.bytes = HEADER_MAX;
-        self.weight = 0;
-        let chunk = std::mem::take(&mut self.open);
+    fn take(open: &mut Open) -> Option<Chunk> {
+        let chunk = std::mem::take(open).chunk;
         (!chunk.units.is_empty()).then_some(chunk)
     }
 }
@@ -472,8 +494,16 @@ mod tests {
                     prop_assert!(chunk.weight() <= target_weight);
                 }
             }
-            let flat: Vec<Unit> = chunks.into_iter().flat_map(|c| c.units).collect();
-            prop_assert_eq!(flat, units);
+            for chunk in &chunks {
+                let k = kind(&chunk.units[0]);
+                prop_assert!(chunk.units.iter().all(|u| kind(u) == k));
+            }
+            // Within a kind, the order of the units is kept.
+            for k in 0..4 {
+                let flat: Vec<&Unit> = chunks.iter().flat_map(|c| &c.units).filter(|u| kind(u) == k).collect();
+                let expected: Vec<&Unit> = units.iter().filter(|u| kind(u) == k).collect();
+                prop_assert_eq!(flat, expected);
+            }
         }
 
         #[test]

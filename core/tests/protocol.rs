@@ -20,6 +20,7 @@ fn source(params: SessionParams) -> Source {
         session_timeout: Duration::from_secs(9),
         progress_every: Duration::from_secs(10),
         leave_timeout: Duration::from_secs(10),
+        min_chunk_weight: zkrsync_core::protocol::source::MIN_CHUNK_WEIGHT,
     })
 }
 

@@ -63,6 +63,11 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub attempts: u32,
 
+    /// The lightest chunk the master makes, in directory entries: each chunk costs one rsync
+    /// start and daemon connection, so small chunks make many rsyncs (master only).
+    #[arg(long, default_value_t = zkrsync_core::protocol::source::MIN_CHUNK_WEIGHT, value_name = "N")]
+    pub chunk_entries: u64,
+
     /// Write the final summary to this file when the session completes (master).
     #[arg(long, value_name = "FILE")]
     pub done_file: Option<PathBuf>,
@@ -126,6 +131,9 @@ impl SourceArgs {
                 "--attempts {} is out of range: give 1 to 100",
                 self.attempts
             );
+        }
+        if self.chunk_entries == 0 {
+            bail!("--chunk-entries 0: give at least 1");
         }
         if self.progress_every == 0 {
             bail!("--progress-every 0: give at least 1 second");
@@ -246,6 +254,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         session_timeout: timeout,
         progress_every: Duration::from_secs(args.progress_every),
         leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
+        min_chunk_weight: args.chunk_entries,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

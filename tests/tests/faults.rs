@@ -11,7 +11,14 @@ use zkrsync_tests::zk::ZkServer;
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// Slow transfers, so that "mid-run" lasts long enough to be hit for sure.
-const SLOW: &[&str] = &["--depth", "2", "--rsync-opt=--bwlimit=300"];
+/// Many small, slow chunks, so that faults land while work is under way.
+const SLOW: &[&str] = &[
+    "--depth",
+    "2",
+    "--chunk-entries",
+    "64",
+    "--rsync-opt=--bwlimit=300",
+];
 
 fn trees(tmp: &Path) -> (PathBuf, PathBuf) {
     let src = tmp.join("src");

@@ -25,8 +25,11 @@ use crate::unit::RelPath;
 
 /// How many chunks the master aims to cut a plan into, at most.
 pub const TARGET_CHUNKS: u64 = 256;
-/// The lightest chunk the master makes (so a small tree is not cut into tiny rsyncs).
-pub const MIN_CHUNK_WEIGHT: u64 = 512;
+/// The default lightest chunk the master makes, about 4,000 directory entries: every chunk costs an
+/// rsync start and a daemon connection (50-100 ms measured here, the time to copy a few
+/// hundred small files or to compare a few thousand unchanged ones), so a small tree is not
+/// cut into many tiny rsyncs.
+pub const MIN_CHUNK_WEIGHT: u64 = 4096;
 /// Chunk creates the master keeps in flight while publishing.
 const PUBLISH_WINDOW: usize = 16;
 /// Deletes in one multi during cleanup.
@@ -49,6 +52,8 @@ pub struct SourceConfig {
     pub progress_every: Duration,
     /// How long the master waits for clients to leave after signalling stop.
     pub leave_timeout: Duration,
+    /// The lightest chunk the master makes, in directory entries (see [`MIN_CHUNK_WEIGHT`]).
+    pub min_chunk_weight: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,7 +79,7 @@ enum Why {
     Claim { chunk: String, dest: String },
     FinalCheck,
     ChunkRead { chunk: String, dest: String },
-    Record { chunk: String },
+    Record { chunk: String, kind: RecordKind },
     Release { then_exit: Option<String> },
     // master
     CoverList,
@@ -87,6 +92,17 @@ enum Why {
     CleanList,
     CleanBatch,
     CleanFinal,
+}
+
+/// What a record of a chunk's result says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordKind {
+    /// Copied.
+    Done,
+    /// Failed for good.
+    Failed,
+    /// A failed attempt; the chunk may be tried again.
+    Try,
 }
 
 #[derive(Debug)]
@@ -614,10 +630,21 @@ impl Source {
                     self.on_chunk_read(chunk, dest, result)
                 }
             }
-            Why::Record { chunk } => {
+            Why::Record { chunk, kind } => {
                 self.recording = false;
                 match result {
                     Ok(_) => {
+                        // A fact now, whatever the (maybe older) view of done/ says: do not
+                        // claim this chunk again.
+                        match kind {
+                            RecordKind::Done => {
+                                self.done.insert(chunk);
+                            }
+                            RecordKind::Failed => {
+                                self.failed.insert(chunk);
+                            }
+                            RecordKind::Try => {}
+                        }
                         self.job = None;
                         self.on_view_changed();
                     }
@@ -1184,7 +1211,13 @@ impl Source {
                     },
                 ];
                 self.recording = true;
-                self.reqs.send(ZkOp::Multi(ops), Why::Record { chunk });
+                self.reqs.send(
+                    ZkOp::Multi(ops),
+                    Why::Record {
+                        chunk,
+                        kind: RecordKind::Done,
+                    },
+                );
             }
             RsyncOutcome::SourceMissing(reason) => {
                 self.source_gone = true;
@@ -1244,6 +1277,11 @@ impl Source {
         };
         let l = &self.cfg.layout;
         let chunk = job.chunk.clone();
+        let kind = if last {
+            RecordKind::Failed
+        } else {
+            RecordKind::Try
+        };
         let result = if last {
             MultiOp::Create {
                 path: l.child("failed", &chunk),
@@ -1267,7 +1305,8 @@ impl Source {
             result,
         ];
         self.recording = true;
-        self.reqs.send(ZkOp::Multi(ops), Why::Record { chunk });
+        self.reqs
+            .send(ZkOp::Multi(ops), Why::Record { chunk, kind });
     }
 
     /// Gives the current job's chunk and slot back without a result.
@@ -1490,7 +1529,7 @@ impl Source {
         let mut packer = Packer::new(PackLimits::balanced(
             total_weight,
             TARGET_CHUNKS,
-            MIN_CHUNK_WEIGHT,
+            self.cfg.min_chunk_weight.max(1),
         ));
         let mut queue = VecDeque::new();
         let new_units = units.len() as u64;
@@ -1504,7 +1543,7 @@ impl Source {
                 push(chunk, &mut index, &mut queue);
             }
         }
-        if let Some(chunk) = packer.finish() {
+        for chunk in packer.finish() {
             push(chunk, &mut index, &mut queue);
         }
         let record = PlanRecord {
