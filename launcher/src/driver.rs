@@ -62,6 +62,10 @@ pub async fn run<M: Machine, H: Hooks>(
 pub async fn close(zk: Zk) {
     let mut state = zk.client.state_watcher();
     drop(zk);
+    if state.peek_state().is_terminated() {
+        // Expired (or closed) already: nothing will change any more.
+        return;
+    }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), async {
         while !state.changed().await.is_terminated() {}
     })

@@ -25,6 +25,34 @@ impl Agent {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (e.g. "STOP", "CONT") to the agent and every process below it (its
+    /// rsync), as when a whole host or VM is paused and resumed.
+    pub fn signal_tree(&self, signal: &str) {
+        fn tree(pid: u32, out: &mut Vec<u32>) {
+            out.push(pid);
+            let children = Command::new("pgrep")
+                .args(["-P", &pid.to_string()])
+                .output()
+                .expect("run pgrep");
+            for line in String::from_utf8_lossy(&children.stdout).lines() {
+                if let Ok(child) = line.trim().parse() {
+                    tree(child, out);
+                }
+            }
+        }
+        let mut pids = Vec::new();
+        tree(self.child.id(), &mut pids);
+        // Children first when resuming, parent first when stopping: nobody runs alone.
+        if signal == "CONT" {
+            pids.reverse();
+        }
+        for pid in pids {
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), &pid.to_string()])
+                .status();
+        }
+    }
+
     /// Its log so far.
     pub fn log_text(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()

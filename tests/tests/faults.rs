@@ -210,3 +210,35 @@ fn the_leader_of_a_three_server_ensemble_dies_mid_run() {
     zk.stop_member(zk.leader());
     finish_ok(&mut c, &[], &src, &dst);
 }
+
+#[test]
+fn a_worker_paused_longer_than_its_session_timeout_rejoins_and_the_copy_is_exact() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = trees(tmp.path());
+    let mut c = Cluster::new(zk.connect(), "sigstop");
+    start(&mut c, &src, &dst);
+    some_done(&mut c);
+    let m = master(&c);
+    let w = (2..5).find(|&i| i != m).unwrap();
+    c.agents[w].signal_tree("STOP");
+    // The server expires the paused worker's session: its election node goes, and with it
+    // its claim, so the others can take its chunk over.
+    c.wait_status(LIMIT, "the paused worker's session to expire", |s| {
+        s["sources"].as_u64() == Some(2)
+    });
+    c.agents[w].signal_tree("CONT");
+    finish_ok(&mut c, &[], &src, &dst);
+    let log = c.agents[w].log_text();
+    assert!(
+        log.contains("session expired") || log.contains("session has expired"),
+        "the resumed worker noticed its expiry\n{}",
+        c.all_logs()
+    );
+    assert_eq!(
+        log.matches("joined session").count(),
+        2,
+        "the resumed worker joined again with a new session\n{}",
+        c.all_logs()
+    );
+}
