@@ -7,6 +7,7 @@ pub mod driver;
 pub mod exit_code;
 pub mod logging;
 pub mod paths_cmd;
+pub mod progress_bar;
 pub mod report;
 pub mod rsync_daemon;
 pub mod rsync_run;

@@ -12,6 +12,7 @@ use zkrsync_core::protocol::{
 use zkrsync_core::walk::{walk, FsTree, WalkSpec};
 
 use crate::driver::{self, Hooks};
+use crate::progress_bar;
 use crate::rsync_run::Runner;
 use crate::walk_args::{absolute_root, one_line, WalkArgs};
 use crate::zk_connect::ZkArgs;
@@ -80,9 +81,10 @@ pub struct SourceArgs {
     #[arg(long, short = 'v')]
     pub verbose: bool,
 
-    /// Seconds between progress lines of the master.
-    #[arg(long, default_value_t = 10, value_name = "SEC")]
-    pub progress_every: u64,
+    /// Seconds between progress reports of the master: a progress bar when stderr is a
+    /// terminal (default 1), log lines otherwise (default 10).
+    #[arg(long, value_name = "SEC")]
+    pub progress_every: Option<u64>,
 
     /// The rsync program.
     #[arg(long, default_value = "rsync", value_name = "PATH")]
@@ -135,7 +137,7 @@ impl SourceArgs {
         if self.chunk_entries == 0 {
             bail!("--chunk-entries 0: give at least 1");
         }
-        if self.progress_every == 0 {
+        if self.progress_every == Some(0) {
             bail!("--progress-every 0: give at least 1 second");
         }
         for opt in &self.rsync_opts {
@@ -209,10 +211,14 @@ impl Hooks for SourceHooks {
             Output::Spawn { id, job } => self.runner.spawn(id, job, inputs),
             Output::Kill { id } => self.runner.kill(id),
             Output::Log { level, message } => logging::log(level, &message),
+            Output::Progress(p) if progress_bar::wanted() => {
+                progress_bar::update(&p, self.started.elapsed())
+            }
             Output::Progress(p) => {
                 tracing::info!("{}", report::progress_line(&p, self.started.elapsed()))
             }
             Output::Summary(s) => {
+                progress_bar::finish();
                 let text = report::summary_text(&self.session, &s, self.started.elapsed());
                 print!("{text}");
                 if let Some(file) = &self.done_file {
@@ -252,7 +258,9 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         params: args.params(),
         client_id: format!("{host}-{}", std::process::id()),
         session_timeout: timeout,
-        progress_every: Duration::from_secs(args.progress_every),
+        progress_every: Duration::from_secs(args.progress_every.unwrap_or(
+            if progress_bar::wanted() { 1 } else { 10 },
+        )),
         leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
         min_chunk_weight: args.chunk_entries,
     };
