@@ -113,6 +113,10 @@ impl Layout {
     pub fn stop(&self) -> String {
         self.at("stop")
     }
+    /// `summary`: the session's outcome, written before the master deletes results.
+    pub fn summary(&self) -> String {
+        self.at("summary")
+    }
     /// `plan`.
     pub fn plan(&self) -> String {
         self.at("plan")

@@ -365,6 +365,59 @@ impl FailedRecord {
     }
 }
 
+/// The outcome of a session (`summary`), written by the master before it deletes any
+/// result, so that a master that takes over a half-cleaned session still reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SummaryRecord {
+    /// Chunks in the plan.
+    pub chunks: u64,
+    /// Units in the plan.
+    pub units: u64,
+    /// Chunks done.
+    pub done: u64,
+    /// Stats of the chunks done.
+    pub stats: RsyncStats,
+    /// Chunks failed for good, with their error.
+    pub failed: Vec<(String, String)>,
+}
+
+impl SummaryRecord {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put("chunks", self.chunks)
+            .put("units", self.units)
+            .put("done", self.done);
+        put_stats(&mut l, &self.stats);
+        for (chunk, error) in &self.failed {
+            l.put_bytes("failed", format!("{chunk} {error}").as_bytes());
+        }
+        l.into_bytes()
+    }
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<SummaryRecord, RecordError> {
+        let f = Fields::parse("summary", data)?;
+        let failed = f
+            .all_bytes("failed")?
+            .into_iter()
+            .map(|b| {
+                let text = String::from_utf8_lossy(&b).into_owned();
+                match text.split_once(' ') {
+                    Some((chunk, error)) => (chunk.to_owned(), error.to_owned()),
+                    None => (text, String::new()),
+                }
+            })
+            .collect();
+        Ok(SummaryRecord {
+            chunks: f.num("chunks")?,
+            units: f.num("units")?,
+            done: f.num("done")?,
+            stats: get_stats(&f)?,
+            failed,
+        })
+    }
+}
+
 /// The stop signal (`stop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopRecord {
@@ -414,6 +467,21 @@ mod tests {
             let record = FailedRecord { worker: "w-1".into(), dest: "d".into(), code, error, paths };
             prop_assert_eq!(FailedRecord::decode(&record.encode()).unwrap(), record);
         }
+    }
+
+    #[test]
+    fn summary_round_trips() {
+        let r = SummaryRecord {
+            chunks: 9,
+            units: 40,
+            done: 7,
+            stats: RsyncStats {
+                files: 12,
+                ..RsyncStats::default()
+            },
+            failed: vec![("0000000003".into(), "rsync exited with 23: oops".into())],
+        };
+        assert_eq!(SummaryRecord::decode(&r.encode()).unwrap(), r);
     }
 
     #[test]

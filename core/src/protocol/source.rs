@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::layout::{self, Layout, DIRS};
 use super::params::SessionParams;
-use super::records::{DestRecord, DoneRecord, FailedRecord, PlanRecord, StopRecord};
+use super::records::{DestRecord, DoneRecord, FailedRecord, PlanRecord, StopRecord, SummaryRecord};
 use super::requests::Requests;
 use super::rsync_job::RsyncJob;
 use super::{
@@ -81,6 +81,9 @@ enum Why {
     ChunkRead { chunk: String, dest: String },
     Record { chunk: String, kind: RecordKind },
     Release { then_exit: Option<String> },
+    CleanStandby,
+    SummaryRead,
+    SummaryWrite,
     // master
     CoverList,
     CoverRead,
@@ -160,6 +163,13 @@ struct Master {
     reading: HashSet<String>,
     to_delete: Vec<String>,
     summary: Option<Progress>,
+    /// While stopping: the highest election number of the sources it waits for. Sources
+    /// that joined after the session stopped stand by to take over; nobody waits for them.
+    stop_limit: Option<u64>,
+    /// The session's outcome as an earlier master recorded it before deleting results.
+    recorded: Option<SummaryRecord>,
+    /// The outcome is in ZooKeeper (`summary`): results may be deleted now.
+    summary_written: bool,
 }
 
 /// The state machine of one source process.
@@ -176,6 +186,12 @@ pub struct Source {
     me: Option<String>,
     role: Role,
     stop: Option<StopRecord>,
+    /// This session saw the session running (no stop yet): it has a part to play in it and
+    /// leaves when it stops. A source that joins a stopped session stands by instead, to
+    /// finish the cleanup should the master die first.
+    seen_running: bool,
+    /// Standing by in a stopped session (see `seen_running`).
+    standing_by: bool,
     plan: Option<PlanRecord>,
     chunks: BTreeSet<String>,
     done: BTreeSet<String>,
@@ -212,6 +228,8 @@ impl Source {
             me: None,
             role: Role::Unknown,
             stop: None,
+            seen_running: false,
+            standing_by: false,
             plan: None,
             chunks: BTreeSet::new(),
             done: BTreeSet::new(),
@@ -331,6 +349,8 @@ impl Source {
         self.me = None;
         self.role = Role::Unknown;
         self.stop = None;
+        self.seen_running = false;
+        self.standing_by = false;
         self.plan = None;
         self.chunks.clear();
         self.done.clear();
@@ -541,8 +561,51 @@ impl Source {
                 }
                 other => self.fail_config(format!("cannot join the election: {}", show(&other))),
             },
+            // Gone already or deleted: either way it is not in the way of the cleanup.
+            Why::CleanStandby => {}
+            Why::SummaryRead => {
+                if let MasterPhase::Cleaning { lists, .. } = &mut self.master.phase {
+                    *lists -= 1;
+                }
+                if let Ok(ZkReply::Data(data)) = result {
+                    match SummaryRecord::decode(&data) {
+                        Ok(r) => {
+                            self.master.recorded = Some(r);
+                            self.master.summary_written = true;
+                        }
+                        Err(e) => self.reqs.log(
+                            Level::Warn,
+                            format!("the recorded summary is unreadable ({e}): counting again"),
+                        ),
+                    }
+                }
+                self.master_clean_more();
+            }
+            Why::SummaryWrite => {
+                if let MasterPhase::Cleaning { lists, .. } = &mut self.master.phase {
+                    *lists -= 1;
+                }
+                if let Err(e) = &result {
+                    if *e != ZkError::NodeExists {
+                        self.reqs.log(
+                            Level::Warn,
+                            format!(
+                                "cannot record the session's summary ({e}): cleaning up anyway"
+                            ),
+                        );
+                    }
+                }
+                self.master.summary_written = true;
+                self.master_clean_more();
+            }
             Why::ElectionList => match result {
                 Ok(ZkReply::Children(names)) => self.on_election(names),
+                Err(ZkError::NoNode) if self.stop == Some(StopRecord::Done) => {
+                    // The master cleaned the finished session up.
+                    self.reqs
+                        .log(Level::Info, "the session is complete: leaving");
+                    self.exit(exit_code::OK, None);
+                }
                 other => self.fail_config(format!("cannot list the election: {}", show(&other))),
             },
             Why::Predecessor => match result {
@@ -551,6 +614,9 @@ impl Source {
                 other => self.fail_config(format!("cannot watch the election: {}", show(&other))),
             },
             Why::StopExists => {
+                if let Ok(ZkReply::Exists(false)) = result {
+                    self.seen_running = true;
+                }
                 if let Ok(ZkReply::Exists(true)) = result {
                     self.reqs.send(
                         ZkOp::GetData {
@@ -948,22 +1014,26 @@ impl Source {
             Some(StopRecord::Done) => match self.role {
                 Role::Unknown => {}
                 Role::Worker => {
-                    if self.job.is_none() {
+                    if self.job.is_none() && self.seen_running {
                         self.reqs
                             .log(Level::Info, "the session is complete: leaving");
                         self.exit(exit_code::OK, None);
+                    } else if self.job.is_none() && !self.standing_by {
+                        // Joined a stopped session: its master may have died while
+                        // cleaning up. Stand by: take over if it goes, leave when the
+                        // session is gone.
+                        self.standing_by = true;
+                        self.reqs.log(
+                            Level::Info,
+                            "the session is finishing: standing by in case its master needs replacing",
+                        );
                     }
                 }
-                Role::Master => {
-                    if !matches!(
-                        self.master.phase,
-                        MasterPhase::Stopping
-                            | MasterPhase::Cleaning { .. }
-                            | MasterPhase::Finished
-                    ) {
-                        self.master_stopping();
-                    }
-                }
+                Role::Master => match self.master.phase {
+                    MasterPhase::Stopping => self.master_check_left(),
+                    MasterPhase::Cleaning { .. } | MasterPhase::Finished => {}
+                    _ => self.master_stopping(),
+                },
             },
         }
     }
@@ -1680,10 +1750,18 @@ impl Source {
     }
 
     fn master_check_left(&mut self) {
+        let limit = *self.master.stop_limit.get_or_insert_with(|| {
+            self.election
+                .iter()
+                .filter_map(|n| layout::election_seq(n))
+                .max()
+                .unwrap_or(0)
+        });
         let others = self
             .election
             .iter()
             .filter(|n| Some(*n) != self.me.as_ref())
+            .filter(|n| layout::election_seq(n).is_some_and(|seq| seq <= limit))
             .count();
         if others == 0 && self.dests.is_empty() {
             self.master_clean_start();
@@ -1715,7 +1793,15 @@ impl Source {
             },
             Why::Children("failed"),
         );
-        let mut lists = 0;
+        // An earlier master may have recorded the outcome and deleted results already.
+        self.reqs.send(
+            ZkOp::GetData {
+                path: self.cfg.layout.summary(),
+                watch: false,
+            },
+            Why::SummaryRead,
+        );
+        let mut lists = 1;
         for dir in DIRS {
             if dir == "election" {
                 continue;
@@ -1751,6 +1837,33 @@ impl Source {
         if unread {
             return self.master_read_results();
         }
+        if !self.master.summary_written {
+            // Record the outcome before any result goes, for a master that takes over.
+            let p = self.progress();
+            let record = SummaryRecord {
+                chunks: p.chunks,
+                units: p.units,
+                done: p.done,
+                stats: p.stats,
+                failed: self
+                    .master
+                    .failed
+                    .iter()
+                    .map(|(c, r)| (c.clone(), r.error.clone()))
+                    .collect(),
+            };
+            self.master.summary_written = true;
+            self.master.phase = MasterPhase::Cleaning { lists: 1, batches };
+            self.reqs.send(
+                ZkOp::Create {
+                    path: self.cfg.layout.summary(),
+                    data: record.encode(),
+                    mode: CreateMode::Persistent,
+                },
+                Why::SummaryWrite,
+            );
+            return;
+        }
         if !self.master.to_delete.is_empty() {
             let mut sent = 0;
             while !self.master.to_delete.is_empty() {
@@ -1781,6 +1894,19 @@ impl Source {
             .collect();
         ops.push(MultiOp::Delete { path: l.config() });
         ops.push(MultiOp::Delete { path: l.stop() });
+        ops.push(MultiOp::Delete { path: l.summary() });
+        // Sources standing by (they see their node go and leave): one by one, as some may
+        // be gone already; then our own node, in the final multi.
+        for name in self.election.clone() {
+            if Some(&name) != self.me.as_ref() {
+                self.reqs.send(
+                    ZkOp::Delete {
+                        path: l.child("election", &name),
+                    },
+                    Why::CleanStandby,
+                );
+            }
+        }
         if let Some(me) = &self.me {
             ops.push(MultiOp::Delete {
                 path: l.child("election", me),
@@ -1800,12 +1926,12 @@ impl Source {
 
     fn master_finish(&mut self, left_behind: bool) {
         self.master.phase = MasterPhase::Finished;
-        let progress = self
+        let mut progress = self
             .master
             .summary
             .take()
             .unwrap_or_else(|| self.progress());
-        let failed: Vec<FailedChunk> = self
+        let mut failed: Vec<FailedChunk> = self
             .master
             .failed
             .iter()
@@ -1814,6 +1940,26 @@ impl Source {
                 record: record.clone(),
             })
             .collect();
+        if let Some(r) = self.master.recorded.take() {
+            // An earlier master counted before it deleted results: its counts stand.
+            progress.chunks = r.chunks;
+            progress.units = r.units;
+            progress.done = r.done;
+            progress.failed = r.failed.len() as u64;
+            progress.stats = r.stats;
+            progress.plan_ready = true;
+            failed = r
+                .failed
+                .into_iter()
+                .map(|(chunk, error)| FailedChunk {
+                    chunk,
+                    record: FailedRecord {
+                        error,
+                        ..FailedRecord::default()
+                    },
+                })
+                .collect();
+        }
         let code = if failed.is_empty() {
             exit_code::OK
         } else {

@@ -1,0 +1,271 @@
+//! An rsync model: carries out the very command lines a worker builds ([`RsyncJob`]) on
+//! the file-system model, with rsync's semantics for `--files-from` entries: `dir/.` with
+//! `-d` copies the directory's own entries (subdirectories as empty directories), `dir`
+//! with `-r` its whole subtree; `--delete` removes what the source does not have in the
+//! directories transferred, never below an excluded directory; `--dry-run` changes nothing;
+//! implied parent directories are created as `--relative` does. An entry whose source is
+//! missing is reported as rsync does (`link_stat failed`, exit 23) and touches nothing.
+
+use zkrsync_core::protocol::rsync_job::{RsyncInvocation, RsyncJob};
+
+use crate::fs_model::{is_within, Node, Tree};
+
+/// What a transfer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transfer {
+    /// rsync's exit code.
+    pub code: i32,
+    /// Entries created or changed at the destination.
+    pub changed: u64,
+    /// Entries looked at (for the transfer's duration).
+    pub work: u64,
+    /// Paths deleted at the destination.
+    pub deleted: Vec<Vec<u8>>,
+}
+
+/// Options of one invocation that matter to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Flags {
+    recursive: bool,
+    delete: bool,
+    dry_run: bool,
+}
+
+fn flags(inv: &RsyncInvocation) -> Flags {
+    let has = |a: &str| inv.args.iter().any(|x| x == a);
+    Flags {
+        recursive: has("-r"),
+        delete: has("--delete"),
+        dry_run: has("--dry-run") || has("-n"),
+    }
+}
+
+/// Splits a NUL-terminated list.
+fn entries(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    list.split(|&b| b == 0).filter(|e| !e.is_empty())
+}
+
+/// Anchored exclude rules `/a/b/name/` as paths `a/b/name` (the model's names have no
+/// wildcard characters, so no escaping is undone).
+fn excluded_dirs(inv: &RsyncInvocation) -> Vec<Vec<u8>> {
+    entries(&inv.excludes)
+        .map(|rule| {
+            let r = rule.strip_prefix(b"/").unwrap_or(rule);
+            r.strip_suffix(b"/").unwrap_or(r).to_vec()
+        })
+        .collect()
+}
+
+/// The directory a `--files-from` entry names, and whether only its own entries count.
+fn entry_dir(entry: &[u8], recursive: bool) -> (Vec<u8>, bool) {
+    if entry == b"." {
+        return (Vec::new(), !recursive);
+    }
+    match entry.strip_suffix(b"/.") {
+        Some(dir) => (dir.to_vec(), true),
+        None => (entry.to_vec(), !recursive),
+    }
+}
+
+/// Runs `job` from `src` to `dst`, applying at most `max_entries` of its `--files-from`
+/// entries (a transfer killed midway applied only part of its list).
+pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Transfer {
+    let mut out = Transfer::default();
+    let mut budget = max_entries;
+    for inv in &job.invocations {
+        let f = flags(inv);
+        let excluded = excluded_dirs(inv);
+        let is_excluded = |p: &[u8]| excluded.iter().any(|x| is_within(p, x));
+        for entry in entries(&inv.files_from) {
+            if budget == 0 {
+                return out;
+            }
+            budget -= 1;
+            let (dir, own_only) = entry_dir(entry, f.recursive);
+            if src.get(&dir) != Some(Node::Dir) {
+                // rsync: link_stat "…" failed: No such file or directory (2)
+                out.code = out.code.max(23);
+                continue;
+            }
+            let wanted: Vec<(Vec<u8>, Node)> = if own_only {
+                src.children(&dir)
+                    .into_iter()
+                    .filter(|(p, _)| !is_excluded(p))
+                    .collect()
+            } else {
+                src.below(&dir)
+                    .filter(|(p, _)| !is_excluded(p))
+                    .map(|(p, n)| (p.clone(), *n))
+                    .collect()
+            };
+            out.work += 1 + wanted.len() as u64;
+            if f.dry_run {
+                continue;
+            }
+            if dst.get(&dir) != Some(Node::Dir) {
+                dst.put(&dir, Node::Dir);
+                out.changed += 1;
+            }
+            if f.delete {
+                let present: Vec<Vec<u8>> = if own_only {
+                    dst.children(&dir).into_iter().map(|(p, _)| p).collect()
+                } else {
+                    dst.below(&dir).map(|(p, _)| p.clone()).collect()
+                };
+                for p in present {
+                    if is_excluded(&p) || dst.get(&p).is_none() {
+                        continue;
+                    }
+                    // Compare kinds as rsync does: a file where a directory belongs is
+                    // replaced below, not deleted here.
+                    if src.get(&p).is_none() {
+                        out.deleted.extend(dst.remove(&p));
+                    }
+                }
+            }
+            for (p, node) in wanted {
+                let current = dst.get(&p);
+                let same = match (current, node) {
+                    (Some(Node::Dir), Node::Dir) => true,
+                    (Some(a), b) => a == b,
+                    (None, _) => false,
+                };
+                if !same {
+                    if current.is_some() && current != Some(Node::Dir) && node == Node::Dir {
+                        dst.remove(&p);
+                    }
+                    dst.put(&p, node);
+                    out.changed += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(args: &[&str], entries: &[&str], excludes: &[&str]) -> RsyncInvocation {
+        let mut files_from = Vec::new();
+        for e in entries {
+            files_from.extend_from_slice(e.as_bytes());
+            files_from.push(0);
+        }
+        let mut ex = Vec::new();
+        for e in excludes {
+            ex.extend_from_slice(e.as_bytes());
+            ex.push(0);
+        }
+        RsyncInvocation {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            files_from,
+            excludes: ex,
+        }
+    }
+
+    fn job(invocations: Vec<RsyncInvocation>) -> RsyncJob {
+        RsyncJob {
+            chunk: "0000000000".into(),
+            dest: "d1".into(),
+            url: "rsync://x/m/".into(),
+            invocations,
+            units: 1,
+            root_nonempty: true,
+        }
+    }
+
+    fn src() -> Tree {
+        let mut t = Tree::new();
+        t.put(b"a/f", Node::File(1));
+        t.put(b"a/b/g", Node::File(2));
+        t.put(b"a/b/c/h", Node::File(3));
+        t.put(b"top", Node::File(4));
+        t
+    }
+
+    #[test]
+    fn d_copies_own_entries_and_r_the_subtree() {
+        let s = src();
+        let mut d = Tree::new();
+        run(
+            &job(vec![inv(&["-d"], &["a/."], &[])]),
+            &s,
+            &mut d,
+            usize::MAX,
+        );
+        assert_eq!(d.get(b"a/f"), Some(Node::File(1)));
+        assert_eq!(d.get(b"a/b"), Some(Node::Dir));
+        assert_eq!(d.get(b"a/b/g"), None);
+        run(
+            &job(vec![inv(&["-r"], &["a/b"], &[])]),
+            &s,
+            &mut d,
+            usize::MAX,
+        );
+        assert_eq!(d.get(b"a/b/c/h"), Some(Node::File(3)));
+        assert_eq!(d.get(b"top"), None);
+        run(
+            &job(vec![inv(&["-d"], &["."], &[])]),
+            &s,
+            &mut d,
+            usize::MAX,
+        );
+        assert_eq!(d, s);
+    }
+
+    #[test]
+    fn delete_stays_in_the_transferred_directories_and_spares_excluded_ones() {
+        let s = src();
+        let mut d = s.clone();
+        d.put(b"a/extra", Node::File(9));
+        d.put(b"a/b/extra", Node::File(9));
+        d.put(b"a/b/c/x", Node::File(9));
+        d.put(b"a/snap/keep", Node::File(9));
+        let r = run(
+            &job(vec![inv(&["-d", "--delete"], &["a/."], &["/a/snap/"])]),
+            &s,
+            &mut d,
+            usize::MAX,
+        );
+        assert_eq!(r.deleted, vec![b"a/extra".to_vec()]);
+        assert_eq!(d.get(b"a/b/extra"), Some(Node::File(9)));
+        assert_eq!(d.get(b"a/snap/keep"), Some(Node::File(9)));
+        let r = run(
+            &job(vec![inv(&["-r", "--delete"], &["a/b"], &[])]),
+            &s,
+            &mut d,
+            usize::MAX,
+        );
+        assert_eq!(r.deleted.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_source_entry_is_exit_23_and_deletes_nothing() {
+        let s = Tree::new();
+        let mut d = src();
+        let r = run(
+            &job(vec![inv(&["-r", "--delete"], &["a"], &[])]),
+            &s,
+            &mut d,
+            usize::MAX,
+        );
+        assert_eq!(r.code, 23);
+        assert!(r.deleted.is_empty());
+        assert_eq!(d, src());
+    }
+
+    #[test]
+    fn dry_run_changes_nothing() {
+        let s = src();
+        let mut d = Tree::new();
+        run(
+            &job(vec![inv(&["-r", "--dry-run", "--delete"], &["."], &[])]),
+            &s,
+            &mut d,
+            usize::MAX,
+        );
+        assert_eq!(d, Tree::new());
+    }
+}

@@ -1,0 +1,209 @@
+//! Faults, all drawn from the seed: session expiry (the main one), partitions shorter and
+//! longer than the session timeout, crashes and restarts of any client (the master among
+//! them, also while it publishes or cleans up), destinations dying mid-transfer or losing
+//! their tree, sources losing theirs, and a crash of every client at once. Then the
+//! liveness phase: faults stop, everything is mended, and the session must complete.
+
+use std::time::Duration;
+
+use madsim::rand::Rng;
+use zkrsync_core::protocol::{Input, ZkOp};
+
+use super::{Event, Kind, World};
+use crate::invariants::Check;
+
+impl World {
+    /// Time until the next fault.
+    pub(super) fn fault_gap(&mut self) -> Duration {
+        let mean = self.cfg.fault_every.as_millis() as u64;
+        Duration::from_millis(self.rng.gen_range(mean / 4..=mean * 2))
+    }
+
+    /// A random running client, of `kind` if given.
+    fn pick(&mut self, kind: Option<Kind>) -> Option<usize> {
+        let alive: Vec<usize> = (0..self.clients.len())
+            .filter(|&c| self.clients[c].alive() && kind.is_none_or(|k| self.clients[c].kind == k))
+            .collect();
+        if alive.is_empty() {
+            None
+        } else {
+            Some(alive[self.rng.gen_range(0..alive.len())])
+        }
+    }
+
+    pub(super) fn on_fault(&mut self) -> Check {
+        if self.liveness_since.is_some() {
+            return Ok(());
+        }
+        self.report.faults += 1;
+        let t = self.cfg.session_timeout;
+        match self.rng.gen_range(0..100) {
+            // The main fault: a session expires.
+            0..=29 => {
+                if let Some(c) = self.pick(None) {
+                    self.expire_now(c)?;
+                }
+            }
+            // Connection loss shorter than the session timeout.
+            30..=44 => {
+                if let Some(c) = self.pick(None) {
+                    if !self.clients[c].partitioned() {
+                        let len = t.mul_f64(self.rng.gen_range(0.05..0.6));
+                        self.partition(c, len);
+                    }
+                }
+            }
+            // Connection loss longer than the session timeout.
+            45..=54 => {
+                if let Some(c) = self.pick(None) {
+                    if !self.clients[c].partitioned() {
+                        let len = t.mul_f64(self.rng.gen_range(1.1..3.0));
+                        self.partition(c, len);
+                    }
+                }
+            }
+            // A client crashes and is started again.
+            55..=74 => {
+                if let Some(c) = self.pick(None) {
+                    self.crash(c, true);
+                }
+            }
+            // A destination's tree goes missing for a while.
+            75..=82 => {
+                if let Some(c) = self.pick(Some(Kind::Dest)) {
+                    self.set_tree(c, !self.clients[c].tree_present)?;
+                }
+            }
+            // A source's tree vanishes (an unmount), once the plan is out.
+            83..=89 => {
+                if self.plan_published() {
+                    if let Some(c) = self.pick(Some(Kind::Source)) {
+                        self.set_tree(c, false)?;
+                    }
+                }
+            }
+            // Every client crashes; all start again later.
+            90..=94 if self.cfg.full_crash => self.full_crash(),
+            _ => {
+                if let Some(c) = self.pick(Some(Kind::Dest)) {
+                    self.crash(c, true);
+                }
+            }
+        }
+        let gap = self.fault_gap();
+        self.schedule(gap, Event::Fault);
+        Ok(())
+    }
+
+    fn plan_published(&self) -> bool {
+        self.zk
+            .children(&self.layout.done())
+            .is_some_and(|done| !done.is_empty())
+    }
+
+    /// Kills client `c` (kill -9); with `restart`, starts it again a little later.
+    pub(super) fn crash(&mut self, c: usize, restart: bool) {
+        let name = self.clients[c].name.clone();
+        self.note(format!("{name}: crashes"));
+        self.end_process(c, None, false);
+        if restart {
+            // A restarted destination comes back under its old id half of the time
+            // (`--id`), else under a new one (host-pid).
+            if self.clients[c].kind == Kind::Dest && self.rng.gen_bool(0.5) {
+                let n = self.rng.gen_range(0..1_000_000);
+                self.clients[c].dest_id = format!("{name}-{n}");
+            }
+            self.clients[c].restart_pending = true;
+            let after = self
+                .cfg
+                .session_timeout
+                .mul_f64(self.rng.gen_range(0.1..2.0));
+            self.schedule(after, Event::Restart { c });
+        }
+    }
+
+    fn full_crash(&mut self) {
+        if !self.done_before_crash.is_empty() {
+            return;
+        }
+        self.done_before_crash = self
+            .zk
+            .children(&self.layout.done())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        self.note(format!(
+            "every client crashes ({} chunks done so far)",
+            self.done_before_crash.len()
+        ));
+        for c in 0..self.clients.len() {
+            if self.clients[c].alive() {
+                self.crash(c, true);
+            }
+        }
+    }
+
+    /// Mounts or unmounts client `c`'s tree.
+    fn set_tree(&mut self, c: usize, present: bool) -> Check {
+        if self.clients[c].tree_present == present {
+            return Ok(());
+        }
+        let name = self.clients[c].name.clone();
+        self.note(format!(
+            "{name}: its tree is {}",
+            if present { "back" } else { "gone" }
+        ));
+        self.clients[c].tree_present = present;
+        if self.clients[c].watches_tree && self.clients[c].alive() {
+            let input = Input::Tree(self.tree_state(c));
+            self.feed(c, input)?;
+        }
+        Ok(())
+    }
+
+    /// Faults that hit the master at chosen moments of its work.
+    pub(super) fn faults_on_request(&mut self, c: usize, op: &ZkOp) {
+        if self.liveness_since.is_some() {
+            return;
+        }
+        let path = op.path();
+        let publishing = path.starts_with(&format!("{}/", self.layout.plan()));
+        let cleaning = matches!(op, ZkOp::Multi(_) | ZkOp::Delete { .. })
+            && path.starts_with(&format!("{}/", self.layout.done()));
+        let is_master =
+            matches!(&self.clients[c].machine, Some(super::Role::Source(s)) if s.is_master());
+        if !is_master {
+            return;
+        }
+        if publishing && self.cfg.crash_master_publishing && !self.master_crashed_publishing {
+            self.master_crashed_publishing = true;
+            self.crash(c, true);
+        } else if cleaning && self.cfg.crash_master_cleaning && !self.master_crashed_cleaning {
+            self.master_crashed_cleaning = true;
+            self.crash(c, true);
+        }
+    }
+
+    /// Faults stop; partitions heal, trees come back, stopped clients start again.
+    pub(super) fn on_liveness(&mut self) -> Check {
+        self.liveness_since = Some(self.now);
+        self.note("liveness phase: no more faults");
+        for c in 0..self.clients.len() {
+            if let Some(p) = self.clients[c].partition {
+                let generation = p.generation;
+                self.schedule(Duration::ZERO, Event::Heal { c, generation });
+            }
+            self.set_tree(c, true)?;
+            let cl = &self.clients[c];
+            if !cl.alive()
+                && !cl.restart_pending
+                && cl.exit_code != Some(0)
+                && cl.exit_code != Some(1)
+            {
+                self.clients[c].restart_pending = true;
+                self.schedule(Duration::from_millis(10), Event::Restart { c });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! rsync processes of the simulated workers: started, killed, ended, with durations that
+//! grow with the work and the exit codes rsync gives (5 and 10 when the destination is not
+//! there, 12 when it dies mid-transfer, 23 and 24), carried out by the rsync model.
+
+use std::time::Duration;
+
+use madsim::rand::Rng;
+use zkrsync_core::protocol::rsync_job::RsyncJob;
+use zkrsync_core::protocol::{Input, JobId, RsyncOutcome};
+use zkrsync_core::rsync_stats::RsyncStats;
+
+use super::client::RunningJob;
+use super::{Event, Kind, World};
+use crate::invariants::{cleanup, delete_safety, one_owner, Check};
+use crate::rsync_model;
+
+impl World {
+    /// The destination client that `job` goes to, if it runs and its tree is there.
+    fn dest_of(&self, job: &RsyncJob) -> Option<usize> {
+        self.clients
+            .iter()
+            .position(|d| d.kind == Kind::Dest && d.alive() && d.dest_id == job.dest)
+    }
+
+    pub(super) fn spawn_rsync(&mut self, c: usize, id: JobId, job: RsyncJob) -> Check {
+        let inc = self.clients[c].incarnation;
+        let name = self.clients[c].name.clone();
+        // The real driver's check (launcher/src/rsync_run.rs, check_source): a source tree
+        // that is missing, or empty although the plan says it was not, runs no rsync.
+        if !self.clients[c].tree_present && job.root_nonempty {
+            let input = Input::RsyncDone {
+                id,
+                outcome: RsyncOutcome::SourceMissing(
+                    "/sim/src is empty although it was not when the plan was made (an unmounted file system?)".into(),
+                ),
+            };
+            self.schedule(Duration::from_micros(200), Event::Local { c, inc, input });
+            return Ok(());
+        }
+        delete_safety::check_spawn(
+            &name,
+            &job.chunk,
+            self.clients[c].tree_present || !job.root_nonempty,
+        )?;
+        let others: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|o| o.live_chunks().contains(&job.chunk))
+            .map(|o| o.name.clone())
+            .collect();
+        one_owner::check_spawn(&name, &job.chunk, &others)?;
+        cleanup::check_resume(&job.chunk, self.done_before_crash.contains(&job.chunk))?;
+        self.report.rsyncs += 1;
+        let reachable = self.dest_of(&job);
+        let (took, forced) = match reachable {
+            None => (Duration::from_millis(2), Some(10)),
+            Some(d) if !self.clients[d].tree_present => (Duration::from_millis(3), Some(5)),
+            Some(_) => {
+                let base = Duration::from_millis(self.rng.gen_range(20..500));
+                let per_unit = Duration::from_micros(self.rng.gen_range(1_000..60_000));
+                let mut took = base + per_unit * job.units as u32;
+                if self.liveness_since.is_none() && self.rng.gen_range(0..20) == 0 {
+                    took *= 20; // a slow one
+                }
+                (took, None)
+            }
+        };
+        self.note(format!(
+            "{name}: rsync {} of chunk {} ({} units) to {} for {took:?}",
+            id.0, job.chunk, job.units, job.dest
+        ));
+        let source_mounted = self.clients[c].tree_present;
+        self.clients[c].jobs.insert(
+            id,
+            RunningJob {
+                job,
+                killed: false,
+                forced_code: forced,
+                source_mounted,
+            },
+        );
+        self.schedule(took, Event::RsyncEnd { c, inc, id });
+        Ok(())
+    }
+
+    /// Applies part of a job that was stopped midway.
+    fn apply_part(&mut self, job: &RsyncJob) -> Check {
+        let entries: usize = job
+            .invocations
+            .iter()
+            .map(|i| i.files_from.iter().filter(|&&b| b == 0).count())
+            .sum();
+        let part = self.rng.gen_range(0..=entries);
+        let t = rsync_model::run(job, &self.src, &mut self.dst, part);
+        delete_safety::check_deleted(&job.chunk, &t.deleted, &self.src)
+    }
+
+    pub(super) fn kill_rsync(&mut self, c: usize, id: JobId) {
+        let Some(j) = self.clients[c].jobs.get_mut(&id) else {
+            return;
+        };
+        if j.killed {
+            return;
+        }
+        j.killed = true;
+        let job = j.job.clone();
+        let name = self.clients[c].name.clone();
+        self.note(format!(
+            "{name}: rsync {} of chunk {} killed",
+            id.0, job.chunk
+        ));
+        // A violation found here is found again at the end; keep the kill itself simple.
+        let _ = self.apply_part(&job);
+        let inc = self.clients[c].incarnation;
+        self.schedule(Duration::from_micros(500), Event::RsyncEnd { c, inc, id });
+    }
+
+    pub(super) fn on_rsync_end(&mut self, c: usize, inc: u32, id: JobId) -> Check {
+        if self.clients[c].incarnation != inc {
+            return Ok(());
+        }
+        let Some(j) = self.clients[c].jobs.remove(&id) else {
+            return Ok(());
+        };
+        let outcome = if j.killed {
+            RsyncOutcome::Exited {
+                code: None,
+                stats: RsyncStats::default(),
+                stderr_tail: "rsync: killed by signal 9".into(),
+            }
+        } else if let Some(code) = j.forced_code {
+            if code == 12 {
+                self.apply_part(&j.job)?;
+            }
+            exited(code, 0, "rsync error: the destination went away")
+        } else if self.liveness_since.is_none()
+            && self.rng.gen_range(0..1000) < self.cfg.rsync_fail_permille
+        {
+            self.apply_part(&j.job)?;
+            let code = [12, 23, 30][self.rng.gen_range(0..3)];
+            exited(code, 0, "rsync error: injected failure")
+        } else {
+            let empty = crate::fs_model::Tree::new();
+            let view = if j.source_mounted { &self.src } else { &empty };
+            let t = rsync_model::run(&j.job, view, &mut self.dst, usize::MAX);
+            delete_safety::check_deleted(&j.job.chunk, &t.deleted, &self.src)?;
+            let mut code = t.code;
+            if code == 0 && self.liveness_since.is_none() && self.rng.gen_range(0..50) == 0 {
+                code = 24; // some files vanished meanwhile
+            }
+            exited(code, t.work, "")
+        };
+        let name = self.clients[c].name.clone();
+        self.note(format!(
+            "{name}: rsync {} of chunk {} ended: {outcome:?}",
+            id.0, j.job.chunk
+        ));
+        self.feed(c, Input::RsyncDone { id, outcome })
+    }
+
+    /// Destination `dest_id` died: transfers to it break.
+    pub(super) fn dest_gone(&mut self, dest_id: &str) {
+        for c in 0..self.clients.len() {
+            let ids: Vec<JobId> = self.clients[c]
+                .jobs
+                .iter()
+                .filter(|(_, j)| !j.killed && j.job.dest == dest_id && j.forced_code.is_none())
+                .map(|(id, _)| *id)
+                .collect();
+            let inc = self.clients[c].incarnation;
+            for id in ids {
+                if let Some(j) = self.clients[c].jobs.get_mut(&id) {
+                    j.forced_code = Some(12);
+                }
+                self.schedule(Duration::from_millis(1), Event::RsyncEnd { c, inc, id });
+            }
+        }
+    }
+}
+
+fn exited(code: i32, files: u64, stderr: &str) -> RsyncOutcome {
+    RsyncOutcome::Exited {
+        code: Some(code),
+        stats: RsyncStats {
+            files,
+            ..RsyncStats::default()
+        },
+        stderr_tail: stderr.to_owned(),
+    }
+}

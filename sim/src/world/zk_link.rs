@@ -1,0 +1,402 @@
+//! The link between a client and ZooKeeper, as zookeeper-client and a ZooKeeper 3.8
+//! server behave: requests and replies in order with latency, watch notifications before
+//! later replies, partitions that the client notices (Disconnected) and that either heal
+//! within the session timeout (same session) or make the server expire the session, and
+//! the client giving the session up on its own after about 7/5 of the timeout.
+
+use std::time::Duration;
+
+use zkrsync_core::protocol::{Input, ReqId, SessionEvent, ZkError, ZkOp};
+
+use super::{Event, Partition, World};
+use crate::invariants::{no_result_from_dead, Check};
+use crate::zk_model::SessionId;
+
+impl World {
+    /// Sends a request of client `c` (or queues it while the client knows it is
+    /// disconnected: zookeeper-client sends those when it reconnects).
+    pub(super) fn send(&mut self, c: usize, id: ReqId, op: ZkOp) {
+        let cl = &mut self.clients[c];
+        let Some(session) = cl.session else {
+            cl.queued.push((id, op));
+            return;
+        };
+        if cl.disconnected {
+            cl.queued.push((id, op));
+            return;
+        }
+        cl.inflight.insert(id);
+        let at = (self.now + cl.latency).max(cl.last_arrival);
+        cl.last_arrival = at;
+        let inc = cl.incarnation;
+        self.schedule_at(
+            at,
+            Event::Arrive {
+                c,
+                inc,
+                session,
+                id,
+                op,
+            },
+        );
+    }
+
+    /// Schedules something for client `c` to receive, in order after what it was sent before.
+    fn deliver(&mut self, c: usize, session: SessionId, input: Input) {
+        let cl = &mut self.clients[c];
+        let at = (self.now + cl.latency).max(cl.last_delivery);
+        if std::env::var("SIM_DEBUG").is_ok() {
+            eprintln!(
+                "deliver {} at {:?} now {:?} {input:?}",
+                cl.name,
+                at - self.start,
+                self.now - self.start
+            );
+        }
+        cl.last_delivery = at;
+        let inc = cl.incarnation;
+        self.schedule_at(
+            at,
+            Event::Deliver {
+                c,
+                inc,
+                session,
+                input,
+            },
+        );
+    }
+
+    pub(super) fn on_arrive(
+        &mut self,
+        c: usize,
+        inc: u32,
+        session: SessionId,
+        id: ReqId,
+        op: ZkOp,
+    ) -> Check {
+        let cl = &self.clients[c];
+        if cl.incarnation != inc || !cl.inflight.contains(&id) {
+            return Ok(()); // the connection it came on is gone
+        }
+        if let Some(p) = cl.partition {
+            // Held up in the network: it gets there when the partition heals, unless the
+            // client gave the connection up before (then it never gets there).
+            let at = p.until + cl.latency;
+            self.schedule_at(
+                at,
+                Event::Arrive {
+                    c,
+                    inc,
+                    session,
+                    id,
+                    op,
+                },
+            );
+            return Ok(());
+        }
+        let result = if self.zk.is_alive(session) {
+            let recorded = no_result_from_dead::recorded_chunk(&self.layout, &op);
+            let owner_before = recorded.as_ref().and_then(|chunk| {
+                self.zk
+                    .ephemeral_owner(&self.layout.child("claims", chunk))
+                    .map(|s| s.0)
+            });
+            let result = self.zk.apply(session, &op);
+            self.report.zk_ops += 1;
+            if let Some(chunk) = recorded {
+                no_result_from_dead::check_recorded(
+                    &chunk,
+                    owner_before,
+                    session.0,
+                    result.is_ok(),
+                )?;
+            }
+            self.route_notifications();
+            result
+        } else {
+            Err(ZkError::SessionExpired)
+        };
+        self.deliver(c, session, Input::Reply { id, result });
+        Ok(())
+    }
+
+    pub(super) fn on_deliver(
+        &mut self,
+        c: usize,
+        inc: u32,
+        session: SessionId,
+        input: Input,
+    ) -> Check {
+        let cl = &mut self.clients[c];
+        if cl.incarnation != inc || cl.session != Some(session) {
+            if std::env::var("SIM_DEBUG").is_ok() {
+                eprintln!(
+                    "drop {} {inc} {:?} {:?} {input:?}",
+                    cl.name, cl.incarnation, cl.session
+                );
+            }
+            return Ok(());
+        }
+        if let Some(p) = cl.partition {
+            match &input {
+                Input::Reply { id, .. } if cl.inflight.contains(id) => {
+                    let at = p.until + cl.latency;
+                    self.schedule_at(
+                        at,
+                        Event::Deliver {
+                            c,
+                            inc,
+                            session,
+                            input,
+                        },
+                    );
+                }
+                Input::Watch { .. } => cl.missed.push(input),
+                _ => {}
+            }
+            return Ok(());
+        }
+        if let Input::Reply { id, .. } = &input {
+            if !cl.inflight.remove(id) {
+                return Ok(()); // already failed with a connection loss
+            }
+        }
+        let name = cl.name.clone();
+        match &input {
+            Input::Reply { id, result } => {
+                let shown = match result {
+                    Ok(r) => format!("{:.60}", format!("{r:?}")),
+                    Err(e) => format!("error {e}"),
+                };
+                self.note(format!("{name}: reply {}: {shown}", id.0));
+            }
+            Input::Watch { path, kind } => self.note(format!("{name}: watch {path} {kind:?}")),
+            _ => {}
+        }
+        self.feed(c, input)
+    }
+
+    /// Sends the model's watch notifications to the clients whose sessions they are for.
+    pub(super) fn route_notifications(&mut self) {
+        for n in self.zk.take_notifications() {
+            self.note(format!(
+                "server: notify {:#x} {} {:?}",
+                n.session.0, n.path, n.kind
+            ));
+            let Some(c) = self
+                .clients
+                .iter()
+                .position(|cl| cl.alive() && cl.session == Some(n.session))
+            else {
+                continue;
+            };
+            let input = Input::Watch {
+                path: n.path,
+                kind: n.kind,
+            };
+            if self.clients[c].partitioned() {
+                self.clients[c].missed.push(input);
+            } else {
+                self.deliver(c, n.session, input);
+            }
+        }
+    }
+
+    pub(super) fn on_open_session(&mut self, c: usize, inc: u32) -> Check {
+        let cl = &self.clients[c];
+        if cl.incarnation != inc || !cl.alive() || !cl.wants_session {
+            return Ok(());
+        }
+        if let Some(p) = cl.partition {
+            // Cannot reach ZooKeeper: try again once the partition heals.
+            let at = p.until + cl.latency;
+            self.schedule_at(at, Event::OpenSession { c, inc });
+            return Ok(());
+        }
+        let session = self.zk.open_session();
+        let cl = &mut self.clients[c];
+        cl.session = Some(session);
+        cl.wants_session = false;
+        cl.disconnected = false;
+        cl.inflight.clear();
+        cl.last_arrival = self.now;
+        cl.last_delivery = self.now;
+        let queued = std::mem::take(&mut cl.queued);
+        let name = cl.name.clone();
+        self.note(format!("{name}: new session {:#x}", session.0));
+        self.session_event(c, SessionEvent::Connected { new_session: true })?;
+        // Requests made before the session existed fail: the machine was told to start over.
+        for (id, _) in queued {
+            self.feed(
+                c,
+                Input::Reply {
+                    id,
+                    result: Err(ZkError::SessionExpired),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Cuts client `c` off from ZooKeeper for `length`.
+    pub(super) fn partition(&mut self, c: usize, length: Duration) {
+        let t = self.cfg.session_timeout;
+        self.partition_generation += 1;
+        let generation = self.partition_generation;
+        let until = self.now + length;
+        let detect_after = Duration::from_nanos(madsim::rand::Rng::gen_range(
+            &mut self.rng,
+            0..=(t * 2 / 3).as_nanos() as u64,
+        ));
+        let cl = &mut self.clients[c];
+        cl.partition = Some(Partition {
+            generation,
+            until,
+            detected: false,
+        });
+        let name = cl.name.clone();
+        let session = cl.session;
+        self.note(format!("{name}: partitioned from ZooKeeper for {length:?}"));
+        if let Some(s) = session {
+            if self.zk.is_alive(s) && !self.expiring.contains_key(&s) {
+                let at = self.now + t;
+                self.expiring.insert(s, at);
+                self.schedule_at(at, Event::ServerExpire { session: s, at });
+            }
+        }
+        self.schedule(detect_after, Event::Detect { c, generation });
+        self.schedule(t * 7 / 5, Event::ClientExpire { c, generation });
+        self.schedule_at(until, Event::Heal { c, generation });
+    }
+
+    fn current_partition(&self, c: usize, generation: u64) -> Option<Partition> {
+        self.clients[c]
+            .partition
+            .filter(|p| p.generation == generation)
+    }
+
+    pub(super) fn on_detect(&mut self, c: usize, generation: u64) -> Check {
+        if self.current_partition(c, generation).is_none() || !self.clients[c].alive() {
+            return Ok(());
+        }
+        let cl = &mut self.clients[c];
+        if let Some(p) = cl.partition.as_mut() {
+            p.detected = true;
+        }
+        if cl.session.is_none() || cl.disconnected {
+            return Ok(());
+        }
+        cl.disconnected = true;
+        let lost: Vec<ReqId> = std::mem::take(&mut cl.inflight).into_iter().collect();
+        self.session_event(c, SessionEvent::Disconnected)?;
+        for id in lost {
+            self.feed(
+                c,
+                Input::Reply {
+                    id,
+                    result: Err(ZkError::ConnectionLoss),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_client_expire(&mut self, c: usize, generation: u64) -> Check {
+        if self.current_partition(c, generation).is_none() || !self.clients[c].alive() {
+            return Ok(());
+        }
+        if self.clients[c].session.is_none() {
+            return Ok(());
+        }
+        // zookeeper-client declares the session expired on its own.
+        self.client_learns_expiry(c)
+    }
+
+    /// Client `c` learns that its session is gone.
+    pub(super) fn client_learns_expiry(&mut self, c: usize) -> Check {
+        let cl = &mut self.clients[c];
+        cl.session = None;
+        cl.disconnected = true;
+        cl.inflight.clear();
+        cl.missed.clear();
+        let queued = std::mem::take(&mut cl.queued);
+        self.session_event(c, SessionEvent::Expired)?;
+        let name = self.clients[c].name.clone();
+        let live = self.clients[c].live_chunks();
+        no_result_from_dead::check_after_expiry(&name, &live)?;
+        for (id, _) in queued {
+            self.feed(
+                c,
+                Input::Reply {
+                    id,
+                    result: Err(ZkError::SessionExpired),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_heal(&mut self, c: usize, generation: u64) -> Check {
+        if self.current_partition(c, generation).is_none() {
+            return Ok(());
+        }
+        let cl = &mut self.clients[c];
+        cl.partition = None;
+        let name = cl.name.clone();
+        self.note(format!("{name}: partition healed"));
+        if !self.clients[c].alive() {
+            return Ok(());
+        }
+        let Some(session) = self.clients[c].session else {
+            return Ok(());
+        };
+        if !self.zk.is_alive(session) {
+            return self.client_learns_expiry(c);
+        }
+        self.expiring.remove(&session);
+        let cl = &mut self.clients[c];
+        if !cl.disconnected {
+            // A blip the client never noticed: held-up traffic simply arrives late.
+            let missed = std::mem::take(&mut cl.missed);
+            for input in missed {
+                self.deliver(c, session, input);
+            }
+            return Ok(());
+        }
+        cl.disconnected = false;
+        let queued = std::mem::take(&mut cl.queued);
+        let missed = std::mem::take(&mut cl.missed);
+        self.session_event(c, SessionEvent::Connected { new_session: false })?;
+        // Watches fire for what changed meanwhile, then the queued requests go out.
+        for input in missed {
+            self.deliver(c, session, input);
+        }
+        for (id, op) in queued {
+            self.send(c, id, op);
+        }
+        Ok(())
+    }
+
+    /// The server expires client `c`'s session now; the client hears of it at once (the
+    /// server closes its connection).
+    pub(super) fn expire_now(&mut self, c: usize) -> Check {
+        let Some(session) = self.clients[c].session else {
+            return Ok(());
+        };
+        if !self.zk.is_alive(session) {
+            return Ok(());
+        }
+        let name = self.clients[c].name.clone();
+        self.note(format!(
+            "{name}: session {:#x} expired by the server",
+            session.0
+        ));
+        self.expiring.remove(&session);
+        self.zk.expire(session);
+        self.route_notifications();
+        if self.clients[c].partitioned() {
+            return Ok(()); // it learns when the partition heals or on its own
+        }
+        self.client_learns_expiry(c)
+    }
+}
