@@ -32,6 +32,17 @@ pub const TARGET_CHUNKS: u64 = 256;
 pub const MIN_CHUNK_WEIGHT: u64 = 4096;
 /// Chunk creates the master keeps in flight while publishing.
 const PUBLISH_WINDOW: usize = 16;
+/// How long a worker cut off from ZooKeeper lets its rsync run. A client notices a silent
+/// connection loss only after hearing nothing for up to 2/3 of the session timeout, and the
+/// server may expire the session 1/3 later; so the rsync must stop within that third, or
+/// another worker could claim the chunk while it still runs (the simulator found this with
+/// the 2/3 used before, seed 1911).
+fn lease(session_timeout: Duration) -> Duration {
+    session_timeout / 4
+}
+
+/// Cleanup rounds before the master gives up and reports znodes left behind.
+const CLEAN_ROUNDS: u32 = 3;
 /// Deletes in one multi during cleanup.
 const CLEAN_BATCH: usize = 500;
 /// Paths of a chunk kept in a failure record.
@@ -170,6 +181,8 @@ struct Master {
     recorded: Option<SummaryRecord>,
     /// The outcome is in ZooKeeper (`summary`): results may be deleted now.
     summary_written: bool,
+    /// Cleanup rounds that found the session changed under them.
+    clean_rounds: u32,
 }
 
 /// The state machine of one source process.
@@ -192,6 +205,9 @@ pub struct Source {
     seen_running: bool,
     /// Standing by in a stopped session (see `seen_running`).
     standing_by: bool,
+    /// The outcome of a session this source was cleaning up as master when its ZooKeeper
+    /// session was lost, reported if the session is found gone.
+    unreported: Option<(Summary, i32, Option<String>)>,
     plan: Option<PlanRecord>,
     chunks: BTreeSet<String>,
     done: BTreeSet<String>,
@@ -230,6 +246,7 @@ impl Source {
             stop: None,
             seen_running: false,
             standing_by: false,
+            unreported: None,
             plan: None,
             chunks: BTreeSet::new(),
             done: BTreeSet::new(),
@@ -316,7 +333,7 @@ impl Source {
                 self.connected = false;
                 self.disconnected_at = Some(now);
                 if self.job.is_some() {
-                    let lease = self.cfg.session_timeout * 2 / 3;
+                    let lease = lease(self.cfg.session_timeout);
                     self.reqs.push(Output::SetTimer {
                         timer: Timer::Lease,
                         at: now + lease,
@@ -335,6 +352,14 @@ impl Source {
 
     /// Gives up the session: kills rsync, forgets everything, asks for a new session.
     fn restart_session(&mut self) {
+        if self.role == Role::Master
+            && matches!(self.master.phase, MasterPhase::Cleaning { .. })
+            && self.master.summary_written
+        {
+            // Our cleanup may have gone through before the session was lost: if the
+            // session turns out to be gone, this is its outcome to report.
+            self.unreported = Some(self.final_summary(false));
+        }
         self.kill_job();
         self.job = None;
         self.reqs.forget_all();
@@ -812,15 +837,28 @@ impl Source {
                 if let MasterPhase::Cleaning { batches, .. } = &mut self.master.phase {
                     *batches -= 1;
                 }
-                if let Err(e) = result {
-                    self.reqs.log(
-                        Level::Warn,
-                        format!("could not delete some znodes of the session ({e})"),
-                    );
+                if let (Err(_), ZkOp::Multi(ops)) = (&result, &op) {
+                    // Some znode went meanwhile (a client released a claim): delete the
+                    // batch one by one instead, whatever is still there.
+                    for o in ops {
+                        if let MultiOp::Delete { path } = o {
+                            if let MasterPhase::Cleaning { batches, .. } = &mut self.master.phase {
+                                *batches += 1;
+                            }
+                            self.reqs
+                                .send(ZkOp::Delete { path: path.clone() }, Why::CleanBatch);
+                        }
+                    }
                 }
                 self.master_clean_more();
             }
             Why::CleanFinal => {
+                if result.is_err() && self.master.clean_rounds < CLEAN_ROUNDS {
+                    // Something appeared meanwhile (a late claim, a standby): look again.
+                    self.master.clean_rounds += 1;
+                    self.master.phase = MasterPhase::Stopping;
+                    return self.master_clean_start();
+                }
                 let left_behind = result.is_err();
                 if let Err(e) = &result {
                     self.reqs.log(
@@ -836,6 +874,11 @@ impl Source {
     /// The session's znodes are gone: it ended (or was aborted) meanwhile.
     fn session_gone(&mut self) {
         self.kill_job();
+        if let Some((summary, code, message)) = self.unreported.take() {
+            // We were cleaning it up when our ZooKeeper session was lost: it got done.
+            self.reqs.push(Output::Summary(summary));
+            return self.exit(code, message);
+        }
         self.reqs.log(
             Level::Info,
             format!("session {} has ended: leaving", self.cfg.layout.session()),
@@ -883,6 +926,10 @@ impl Source {
         };
         if self.role == Role::Master {
             if matches!(self.master.phase, MasterPhase::Stopping) {
+                if self.master.stop_limit.is_none() {
+                    self.master.stop_limit =
+                        names.iter().filter_map(|n| layout::election_seq(n)).max();
+                }
                 self.master_check_left();
             }
             return;
@@ -1409,12 +1456,12 @@ impl Source {
         match timer {
             Timer::Lease => {
                 if let Some(since) = self.disconnected_at {
-                    if now.duration_since(since) >= self.cfg.session_timeout * 2 / 3
+                    if now.duration_since(since) >= lease(self.cfg.session_timeout)
                         && self.job.as_ref().is_some_and(|j| !j.killed)
                     {
                         self.reqs.log(
                             Level::Warn,
-                            "disconnected from ZooKeeper for 2/3 of the session timeout: stopping rsync before the session can expire",
+                            "disconnected from ZooKeeper for a quarter of the session timeout: stopping rsync before the session can expire",
                         );
                         self.kill_job();
                     }
@@ -1750,13 +1797,11 @@ impl Source {
     }
 
     fn master_check_left(&mut self) {
-        let limit = *self.master.stop_limit.get_or_insert_with(|| {
-            self.election
-                .iter()
-                .filter_map(|n| layout::election_seq(n))
-                .max()
-                .unwrap_or(0)
-        });
+        // Who is waited for is known once the election was listed after stopping (the
+        // master does not follow the election before).
+        let Some(limit) = self.master.stop_limit else {
+            return;
+        };
         let others = self
             .election
             .iter()
@@ -1926,6 +1971,13 @@ impl Source {
 
     fn master_finish(&mut self, left_behind: bool) {
         self.master.phase = MasterPhase::Finished;
+        let (summary, code, message) = self.final_summary(left_behind);
+        self.reqs.push(Output::Summary(summary));
+        self.exit(code, message);
+    }
+
+    /// The master's summary, its exit code and message.
+    fn final_summary(&mut self, left_behind: bool) -> (Summary, i32, Option<String>) {
         let mut progress = self
             .master
             .summary
@@ -1972,12 +2024,15 @@ impl Source {
                 self.cfg.params.attempts
             )
         });
-        self.reqs.push(Output::Summary(Summary {
-            progress,
-            failed,
-            left_behind,
-        }));
-        self.exit(code, message);
+        (
+            Summary {
+                progress,
+                failed,
+                left_behind,
+            },
+            code,
+            message,
+        )
     }
 
     fn progress(&self) -> Progress {

@@ -189,7 +189,7 @@ thread_local! {
 }
 
 /// Lines of trace kept for a failure report.
-const TRACE_LINES: usize = 300;
+const TRACE_LINES: usize = 1500;
 
 impl World {
     /// A world for `cfg`, its trees generated from `rng`.
@@ -436,7 +436,16 @@ impl World {
             }
             Event::Restart { c } => {
                 self.clients[c].restart_pending = false;
-                if self.session_exists() || self.summary.is_none() {
+                // An operator starts a crashed client again while the session is not over,
+                // but not while a live master is finishing it (a source that arrives after
+                // the end would make a new session).
+                let stopping = self.zk.stat(&self.layout.stop()).is_some();
+                let master_alive = self
+                    .clients
+                    .iter()
+                    .any(|cl| matches!(&cl.machine, Some(Role::Source(s)) if s.is_master()));
+                let exists = self.zk.stat(self.layout.root()).is_some();
+                if self.summary.is_none() && (!stopping || (exists && !master_alive)) {
                     self.start_client(c, self.now);
                 } else {
                     // The session is over: whoever would start it again has nothing to do.
@@ -449,10 +458,6 @@ impl World {
             Event::Fault => self.on_fault(),
             Event::Liveness => self.on_liveness(),
         }
-    }
-
-    fn session_exists(&self) -> bool {
-        self.zk.stat(self.layout.root()).is_some()
     }
 
     // ------------------------------------------------------------------ clients

@@ -383,6 +383,12 @@ impl World {
         let Some(session) = self.clients[c].session else {
             return Ok(());
         };
+        if self.clients[c].partitioned() {
+            // A server expires a session only after not hearing from it for the session
+            // timeout: a partitioned client's session expires on that schedule (no
+            // protocol could keep a client that does not know from acting meanwhile).
+            return Ok(());
+        }
         if !self.zk.is_alive(session) {
             return Ok(());
         }
@@ -394,9 +400,6 @@ impl World {
         self.expiring.remove(&session);
         self.zk.expire(session);
         self.route_notifications();
-        if self.clients[c].partitioned() {
-            return Ok(()); // it learns when the partition heals or on its own
-        }
         self.client_learns_expiry(c)
     }
 }
