@@ -65,5 +65,12 @@ fn pinned_seeds() {
     }
 }
 
-/// Seeds that found bugs (see the README's simulation section).
-const PINNED: &[u64] = &[];
+/// Seeds that found bugs (see the README's simulation section): 18, the master waiting
+/// out its leave deadline when the last destination left after the last source, and a
+/// source joining a stopped session leaving it half cleaned; 1911, rsync still running after
+/// the session could expire (the lease was 2/3 of the timeout); 43, a successor master
+/// reporting 0 chunks done after its predecessor deleted results; 5, cleanup failing on a
+/// claim released meanwhile; 1508, the master not waiting for a source it had not listed;
+/// 10870, the outcome lost when the master's session expired after its cleanup; 42, a
+/// stopped session nobody finished; 19008, a worker exiting 2 when the session vanished.
+const PINNED: &[u64] = &[18, 1911, 43, 5, 1508, 10870, 42, 19008];

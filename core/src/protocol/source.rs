@@ -625,12 +625,8 @@ impl Source {
             }
             Why::ElectionList => match result {
                 Ok(ZkReply::Children(names)) => self.on_election(names),
-                Err(ZkError::NoNode) if self.stop == Some(StopRecord::Done) => {
-                    // The master cleaned the finished session up.
-                    self.reqs
-                        .log(Level::Info, "the session is complete: leaving");
-                    self.exit(exit_code::OK, None);
-                }
+                // The session's znodes were deleted (its master cleaned it up).
+                Err(ZkError::NoNode) => self.session_gone(),
                 other => self.fail_config(format!("cannot list the election: {}", show(&other))),
             },
             Why::Predecessor => match result {

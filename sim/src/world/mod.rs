@@ -140,6 +140,10 @@ pub struct World {
     liveness_since: Option<Instant>,
     partition_generation: u64,
     summary: Option<Summary>,
+    /// The outcome the master recorded in ZooKeeper before deleting results.
+    recorded: Option<zkrsync_core::protocol::records::SummaryRecord>,
+    /// The session's znodes were deleted by a cleanup: the session is over.
+    ended: bool,
     /// Chunks done before every client crashed (they must not be copied again).
     done_before_crash: BTreeSet<String>,
     master_crashed_publishing: bool,
@@ -220,6 +224,8 @@ impl World {
             liveness_since: None,
             partition_generation: 0,
             summary: None,
+            recorded: None,
+            ended: false,
             done_before_crash: BTreeSet::new(),
             master_crashed_publishing: false,
             master_crashed_cleaning: false,
@@ -339,11 +345,36 @@ impl World {
             .map(|c| (c.name.clone(), c.exit_code.unwrap_or(-1)))
             .collect();
         progress::check_exit_codes(&codes)?;
-        let Some(summary) = self.summary.clone() else {
-            return Err(Violation::new(
+        let summary = match (self.summary.clone(), &self.recorded) {
+            (Some(s), _) => s,
+            // The master died right after its cleanup went through: nobody printed the
+            // outcome, but it was recorded before the results were deleted.
+            (None, Some(r)) if self.ended => Summary {
+                progress: zkrsync_core::protocol::Progress {
+                    chunks: r.chunks,
+                    plan_ready: true,
+                    units: r.units,
+                    done: r.done,
+                    failed: r.failed.len() as u64,
+                    ..Default::default()
+                },
+                failed: r
+                    .failed
+                    .iter()
+                    .map(|(chunk, error)| zkrsync_core::protocol::FailedChunk {
+                        chunk: chunk.clone(),
+                        record: zkrsync_core::protocol::records::FailedRecord {
+                            error: error.clone(),
+                            ..Default::default()
+                        },
+                    })
+                    .collect(),
+                left_behind: false,
+            },
+            (None, _) => return Err(Violation::new(
                 "progress",
-                "every client exited but no master printed a summary",
-            ));
+                "every client exited but the session is not over and no master printed a summary",
+            )),
         };
         nothing_lost::check_end(
             &summary,
@@ -445,7 +476,8 @@ impl World {
                     .iter()
                     .any(|cl| matches!(&cl.machine, Some(Role::Source(s)) if s.is_master()));
                 let exists = self.zk.stat(self.layout.root()).is_some();
-                if self.summary.is_none() && (!stopping || (exists && !master_alive)) {
+                if self.summary.is_none() && !self.ended && (!stopping || (exists && !master_alive))
+                {
                     self.start_client(c, self.now);
                 } else {
                     // The session is over: whoever would start it again has nothing to do.
@@ -621,6 +653,12 @@ impl World {
                     exit.code, exit.message
                 ));
                 self.end_process(c, Some(exit.code), true);
+                if exit.code == 2 && self.liveness_since.is_some() {
+                    // It stopped on a fault (its tree was gone): started again, as the
+                    // liveness phase does for every client a fault stopped.
+                    self.clients[c].restart_pending = true;
+                    self.schedule(Duration::from_millis(10), Event::Restart { c });
+                }
             }
         }
         Ok(())

@@ -101,8 +101,18 @@ impl World {
                     .ephemeral_owner(&self.layout.child("claims", chunk))
                     .map(|s| s.0)
             });
+            let existed = self.zk.stat(self.layout.root()).is_some();
             let result = self.zk.apply(session, &op);
             self.report.zk_ops += 1;
+            if existed && result.is_ok() && self.zk.stat(self.layout.root()).is_none() {
+                self.ended = true;
+            }
+            if let (Ok(_), ZkOp::Create { path, data, .. }) = (&result, &op) {
+                if *path == self.layout.summary() {
+                    self.recorded =
+                        zkrsync_core::protocol::records::SummaryRecord::decode(data).ok();
+                }
+            }
             if let Some(chunk) = recorded {
                 no_result_from_dead::check_recorded(
                     &chunk,
