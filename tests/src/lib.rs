@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: the `zkrsync` binary and tree builders.
 
 pub mod cluster;
+pub mod proxy;
 pub mod tree;
 pub mod zk;
 

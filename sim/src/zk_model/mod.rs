@@ -36,7 +36,7 @@ pub struct Stat {
     pub mzxid: i64,
     /// Changes of its data.
     pub version: i32,
-    /// Changes of its children (creations and deletions).
+    /// Children created (a deletion does not count, as on ZooKeeper 3.8).
     pub cversion: i32,
     /// The session that owns it, for an ephemeral.
     pub ephemeral_owner: Option<SessionId>,
@@ -501,8 +501,9 @@ impl ZkModel {
             }
         }
         if let Some(parent) = self.nodes.get_mut(parent_of(path)) {
+            // Only creations count in cversion (and so in sequence numbers): measured on
+            // ZooKeeper 3.8 by the conformance suite.
             parent.children.remove(name_of(path));
-            parent.cversion += 1;
         }
     }
 }
