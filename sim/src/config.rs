@@ -47,6 +47,27 @@ pub struct SimConfig {
     pub crash_master_publishing: bool,
     /// The master is killed as it starts cleaning up.
     pub crash_master_cleaning: bool,
+    /// The scaling experiment's world instead of the fault-finding one: a balanced tree
+    /// (`dirs` is then its fanout at each of 3 levels), rsync durations drawn from a
+    /// heavy-tailed distribution, and a ZooKeeper that serves one request at a time.
+    pub scale: Option<ScaleModel>,
+}
+
+/// How the scaling experiment's ZooKeeper and rsync behave (see the README's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScaleModel {
+    /// Server time of a write (create, delete, set): pipelined creates ran at ~20k/s on
+    /// ZooKeeper 3.8 here (PITFALLS.md).
+    pub write: Duration,
+    /// Server time of each operation inside a multi (a multi of 500 creates ran at
+    /// 90k-190k ops/s).
+    pub multi_op: Duration,
+    /// Server time of a read.
+    pub read: Duration,
+    /// Server time per child listed by getChildren.
+    pub per_child: Duration,
+    /// Median duration of the rsync of one recursive unit.
+    pub unit_median: Duration,
 }
 
 impl SimConfig {
@@ -78,6 +99,40 @@ impl SimConfig {
             full_crash: faults && rng.gen_range(0..5) == 0,
             crash_master_publishing: faults && rng.gen_range(0..6) == 0,
             crash_master_cleaning: faults && rng.gen_range(0..6) == 0,
+            scale: None,
+        }
+    }
+
+    /// The scaling experiment with `workers` workers (and as many destinations): a tree of
+    /// 47^3 = 103,823 leaf directories, no faults.
+    pub fn scaling(seed: u64, workers: usize) -> SimConfig {
+        SimConfig {
+            seed,
+            workers,
+            dests: workers,
+            dirs: 47,
+            depth: 2,
+            delete: false,
+            dry_run: false,
+            prefilled: false,
+            attempts: 3,
+            chunk_entries: 4096,
+            session_timeout: Duration::from_secs(20),
+            max_latency: Duration::from_micros(250),
+            safety: Duration::ZERO,
+            faults: false,
+            fault_every: Duration::from_secs(3600),
+            rsync_fail_permille: 0,
+            full_crash: false,
+            crash_master_publishing: false,
+            crash_master_cleaning: false,
+            scale: Some(ScaleModel {
+                write: Duration::from_micros(50),
+                multi_op: Duration::from_micros(8),
+                read: Duration::from_micros(10),
+                per_child: Duration::from_nanos(200),
+                unit_median: Duration::from_secs(2),
+            }),
         }
     }
 }

@@ -96,6 +96,31 @@ impl Tree {
         tree
     }
 
+    /// A balanced tree: `fanout` subdirectories at each of `levels` levels, and `files`
+    /// files in each deepest directory.
+    pub fn balanced(fanout: usize, levels: u32, files: usize) -> Tree {
+        let mut tree = Tree::new();
+        let mut dirs: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..levels {
+            let mut next = Vec::with_capacity(dirs.len() * fanout);
+            for d in &dirs {
+                for i in 0..fanout {
+                    let p = join(d, format!("d{i}").as_bytes());
+                    tree.entries.insert(p.clone(), Node::Dir);
+                    next.push(p);
+                }
+            }
+            dirs = next;
+        }
+        for d in &dirs {
+            for f in 0..files {
+                tree.entries
+                    .insert(join(d, format!("f{f}").as_bytes()), Node::File(f as u64 + 1));
+            }
+        }
+        tree
+    }
+
     /// The entry at `path`.
     pub fn get(&self, path: &[u8]) -> Option<Node> {
         self.entries.get(path).copied()

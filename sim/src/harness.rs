@@ -41,6 +41,14 @@ pub fn reproduce_command(seed: u64) -> String {
 async fn simulate(seed: u64) -> Result<(SimConfig, Report), Failure> {
     let mut rng = madsim::rand::thread_rng();
     let config = SimConfig::derive(seed, &mut rng);
+    simulate_config(config, rng).await
+}
+
+async fn simulate_config(
+    config: SimConfig,
+    rng: madsim::rand::GlobalRng,
+) -> Result<(SimConfig, Report), Failure> {
+    let seed = config.seed;
     let world = World::new(config.clone(), rng);
     match world.run().await {
         Ok(report) => Ok((config, report)),
@@ -57,6 +65,13 @@ async fn simulate(seed: u64) -> Result<(SimConfig, Report), Failure> {
 pub fn run_seed(seed: u64) -> Result<(SimConfig, Report), Failure> {
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     runtime.block_on(simulate(seed))
+}
+
+/// Runs one given configuration (the scaling experiment's).
+pub fn run_config(config: SimConfig) -> Result<(SimConfig, Report), Failure> {
+    let runtime =
+        madsim::runtime::Runtime::with_seed_and_config(config.seed, madsim::Config::default());
+    runtime.block_on(async move { simulate_config(config, madsim::rand::thread_rng()).await })
 }
 
 /// Runs one seed twice and panics if the two runs differ in any random draw or timing

@@ -16,6 +16,9 @@ fn main() {
             std::process::exit(2)
         }))
     };
+    if args.iter().any(|a| a == "--scale") {
+        return scale(value("--max-workers").unwrap_or(256));
+    }
     if let Some(seed) = value("--seed") {
         match run_seed(seed) {
             Ok((config, report)) => {
@@ -48,6 +51,42 @@ fn main() {
     );
     if !batch.failures.is_empty() {
         std::process::exit(1);
+    }
+}
+
+/// The scaling experiment: one session over a 103,823-directory tree with 1, 2, 4 …
+/// workers (and as many destinations), against a ZooKeeper that serves one request at a
+/// time at the speeds measured in PITFALLS.md.
+#[cfg(madsim)]
+fn scale(max_workers: u64) {
+    use zkrsync_sim::config::SimConfig;
+    use zkrsync_sim::harness::run_config;
+    println!("| workers | session time | speedup | chunks | rsyncs | ZooKeeper ops | ops per chunk | ZooKeeper busy | longest wait for ZooKeeper |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut base = None;
+    let mut workers = 1;
+    while workers <= max_workers {
+        match run_config(SimConfig::scaling(7, workers as usize)) {
+            Ok((_, r)) => {
+                let t = r.session_time.as_secs_f64();
+                let base = *base.get_or_insert(t);
+                println!(
+                    "| {workers} | {t:.0} s | {:.1}× | {} | {} | {} | {:.0} | {:.1}% | {:.1} ms |",
+                    base / t,
+                    r.chunks,
+                    r.rsyncs,
+                    r.zk_ops,
+                    r.zk_ops as f64 / r.chunks.max(1) as f64,
+                    100.0 * r.zk_busy.as_secs_f64() / t,
+                    r.zk_max_wait.as_secs_f64() * 1000.0,
+                );
+            }
+            Err(f) => {
+                eprintln!("{f}");
+                std::process::exit(1);
+            }
+        }
+        workers *= 2;
     }
 }
 

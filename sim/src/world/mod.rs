@@ -31,13 +31,14 @@ use client::{Partition, Role};
 /// Something that happens at an instant.
 #[derive(Debug, Clone)]
 enum Event {
-    /// A request reaches the server.
+    /// A request reaches the server (`queued`: it waited its turn at a busy server).
     Arrive {
         c: usize,
         inc: u32,
         session: SessionId,
         id: ReqId,
         op: ZkOp,
+        queued: bool,
     },
     /// A reply or watch notification reaches the client.
     Deliver {
@@ -117,6 +118,12 @@ pub struct Report {
     pub faults: u64,
     /// Events handled.
     pub events: u64,
+    /// Time the ZooKeeper server was busy (scaling experiment).
+    pub zk_busy: Duration,
+    /// Longest wait of a request for the server (scaling experiment).
+    pub zk_max_wait: Duration,
+    /// Simulated time from the start until the master's summary.
+    pub session_time: Duration,
 }
 
 /// The world of one seed.
@@ -150,6 +157,8 @@ pub struct World {
     master_crashed_cleaning: bool,
     trace: VecDeque<String>,
     report: Report,
+    /// When the (single) ZooKeeper server is free again (scaling experiment).
+    server_free: Instant,
 }
 
 /// A request in a trace line: its kind and paths, not its data.
@@ -199,7 +208,11 @@ impl World {
     /// A world for `cfg`, its trees generated from `rng`.
     pub fn new(cfg: SimConfig, mut rng: GlobalRng) -> World {
         let now = Instant::now();
-        let src = Tree::generate(cfg.dirs, |n| rng.gen_range(0..n.max(1)));
+        let src = if cfg.scale.is_some() {
+            Tree::balanced(cfg.dirs, 3, 1)
+        } else {
+            Tree::generate(cfg.dirs, |n| rng.gen_range(0..n.max(1)))
+        };
         let dst = if cfg.prefilled {
             let mut old = src.clone();
             old.mutate(100, |n| rng.gen_range(0..n.max(1)));
@@ -231,6 +244,7 @@ impl World {
             master_crashed_cleaning: false,
             trace: VecDeque::new(),
             report: Report::default(),
+            server_free: now,
             cfg,
         };
         for d in 0..world.cfg.dests {
@@ -297,7 +311,11 @@ impl World {
         let safety = self.cfg.safety;
         self.schedule(safety, Event::Liveness);
         // Without faults, give up after this long in the liveness phase.
-        let bound = Duration::from_secs(600) + self.cfg.session_timeout * 40;
+        let bound = if self.cfg.scale.is_some() {
+            Duration::from_secs(30 * 24 * 3600)
+        } else {
+            Duration::from_secs(600) + self.cfg.session_timeout * 40
+        };
         loop {
             let Some(Reverse(next)) = self.events.pop() else {
                 return self.finish(true);
@@ -426,7 +444,8 @@ impl World {
                 session,
                 id,
                 op,
-            } => self.on_arrive(c, inc, session, id, op),
+                queued,
+            } => self.on_arrive(c, inc, session, id, op, queued),
             Event::Deliver {
                 c,
                 inc,
@@ -645,6 +664,7 @@ impl World {
                     summary.progress.chunks, summary.progress.done, summary.progress.failed
                 ));
                 self.summary = Some(summary);
+                self.report.session_time = self.now.duration_since(self.start);
             }
             Output::Exit(exit) => {
                 let name = self.clients[c].name.clone();

@@ -55,6 +55,10 @@ impl World {
         let (took, forced) = match reachable {
             None => (Duration::from_millis(2), Some(10)),
             Some(d) if !self.clients[d].tree_present => (Duration::from_millis(3), Some(5)),
+            Some(_) if self.cfg.scale.is_some() => {
+                let median = self.cfg.scale.map_or(Duration::ZERO, |m| m.unit_median);
+                (self.realistic_duration(&job, median), None)
+            }
             Some(_) => {
                 let base = Duration::from_millis(self.rng.gen_range(20..500));
                 let per_unit = Duration::from_micros(self.rng.gen_range(1_000..60_000));
@@ -81,6 +85,29 @@ impl World {
         );
         self.schedule(took, Event::RsyncEnd { c, inc, id });
         Ok(())
+    }
+
+    /// How long the job's rsync takes in the scaling experiment: a connection, then for each
+    /// recursive unit a log-normal draw (median `median`, sigma 1: a few subtrees take ten
+    /// times the median), a directory listing for each other unit.
+    fn realistic_duration(&mut self, job: &RsyncJob, median: Duration) -> Duration {
+        let mut total = Duration::from_millis(300);
+        for inv in &job.invocations {
+            let recursive = inv.args.iter().any(|a| a == "-r");
+            let units = inv.files_from.iter().filter(|&&b| b == 0).count();
+            for _ in 0..units {
+                if recursive {
+                    // Box-Muller: a standard normal from two uniform draws.
+                    let u1: f64 = self.rng.gen_range(f64::EPSILON..1.0);
+                    let u2: f64 = self.rng.gen_range(0.0..1.0);
+                    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                    total += median.mul_f64(z.exp());
+                } else {
+                    total += Duration::from_millis(20);
+                }
+            }
+        }
+        total
     }
 
     /// Applies part of a job that was stopped midway.

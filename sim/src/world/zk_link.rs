@@ -37,6 +37,7 @@ impl World {
                 session,
                 id,
                 op,
+                queued: false,
             },
         );
     }
@@ -73,6 +74,7 @@ impl World {
         session: SessionId,
         id: ReqId,
         op: ZkOp,
+        queued: bool,
     ) -> Check {
         let cl = &self.clients[c];
         if cl.incarnation != inc || !cl.inflight.contains(&id) {
@@ -90,9 +92,38 @@ impl World {
                     session,
                     id,
                     op,
+                    queued: false,
                 },
             );
             return Ok(());
+        }
+        if let (Some(model), false) = (self.cfg.scale, queued) {
+            // One request at a time, in arrival order: the server is reserved on arrival.
+            let cost = match &op {
+                ZkOp::Multi(ops) => model.write + model.multi_op * ops.len() as u32,
+                ZkOp::Create { .. } | ZkOp::Delete { .. } | ZkOp::SetData { .. } => model.write,
+                ZkOp::GetChildren { path, .. } => {
+                    let n = self.zk.children(path).map_or(0, |c| c.len());
+                    model.read + model.per_child * n as u32
+                }
+                ZkOp::GetData { .. } | ZkOp::Exists { .. } => model.read,
+            };
+            let start = self.server_free.max(self.now);
+            self.server_free = start + cost;
+            self.report.zk_busy += cost;
+            if start > self.now {
+                self.report.zk_max_wait = self.report.zk_max_wait.max(start - self.now);
+                let event = Event::Arrive {
+                    c,
+                    inc,
+                    session,
+                    id,
+                    op,
+                    queued: true,
+                };
+                self.schedule_at(start, event);
+                return Ok(());
+            }
         }
         let result = if self.zk.is_alive(session) {
             let recorded = no_result_from_dead::recorded_chunk(&self.layout, &op);
