@@ -258,9 +258,10 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         params: args.params(),
         client_id: format!("{host}-{}", std::process::id()),
         session_timeout: timeout,
-        progress_every: Duration::from_secs(args.progress_every.unwrap_or(
-            if progress_bar::wanted() { 1 } else { 10 },
-        )),
+        progress_every: Duration::from_secs(
+            args.progress_every
+                .unwrap_or(if progress_bar::wanted() { 1 } else { 10 }),
+        ),
         leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
         min_chunk_weight: args.chunk_entries,
     };

@@ -114,8 +114,10 @@ impl Tree {
         }
         for d in &dirs {
             for f in 0..files {
-                tree.entries
-                    .insert(join(d, format!("f{f}").as_bytes()), Node::File(f as u64 + 1));
+                tree.entries.insert(
+                    join(d, format!("f{f}").as_bytes()),
+                    Node::File(f as u64 + 1),
+                );
             }
         }
         tree

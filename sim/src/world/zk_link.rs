@@ -46,14 +46,6 @@ impl World {
     fn deliver(&mut self, c: usize, session: SessionId, input: Input) {
         let cl = &mut self.clients[c];
         let at = (self.now + cl.latency).max(cl.last_delivery);
-        if std::env::var("SIM_DEBUG").is_ok() {
-            eprintln!(
-                "deliver {} at {:?} now {:?} {input:?}",
-                cl.name,
-                at - self.start,
-                self.now - self.start
-            );
-        }
         cl.last_delivery = at;
         let inc = cl.incarnation;
         self.schedule_at(
@@ -170,12 +162,6 @@ impl World {
     ) -> Check {
         let cl = &mut self.clients[c];
         if cl.incarnation != inc || cl.session != Some(session) {
-            if std::env::var("SIM_DEBUG").is_ok() {
-                eprintln!(
-                    "drop {} {inc} {:?} {:?} {input:?}",
-                    cl.name, cl.incarnation, cl.session
-                );
-            }
             return Ok(());
         }
         if let Some(p) = cl.partition {
