@@ -253,7 +253,12 @@ impl World {
         self.note(format!("{name}: new session {:#x}", session.0));
         self.session_event(c, SessionEvent::Connected { new_session: true })?;
         // Requests made before the session existed fail: the machine was told to start over.
-        for (id, _) in queued {
+        self.fail_expired(c, queued)
+    }
+
+    /// Requests of an expired session fail as zookeeper-client fails them.
+    fn fail_expired(&mut self, c: usize, requests: Vec<(ReqId, ZkOp)>) -> Check {
+        for (id, _) in requests {
             self.feed(
                 c,
                 Input::Reply {
@@ -351,16 +356,7 @@ impl World {
         let name = self.clients[c].name.clone();
         let live = self.clients[c].live_chunks();
         no_result_from_dead::check_after_expiry(&name, &live)?;
-        for (id, _) in queued {
-            self.feed(
-                c,
-                Input::Reply {
-                    id,
-                    result: Err(ZkError::SessionExpired),
-                },
-            )?;
-        }
-        Ok(())
+        self.fail_expired(c, queued)
     }
 
     pub(super) fn on_heal(&mut self, c: usize, generation: u64) -> Check {
