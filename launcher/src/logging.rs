@@ -16,6 +16,7 @@ pub fn init(verbose: bool, log_file: Option<&Path>) -> anyhow::Result<()> {
     };
     let stderr = fmt::layer()
         .with_writer(|| crate::progress_bar::StderrAboveBar)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter());
     let file = match log_file {

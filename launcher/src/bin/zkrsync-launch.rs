@@ -1,0 +1,17 @@
+//! `zkrsync-launch HOSTFILE --src SRC --dst DST [-n N] [--zk CONNECT] [-- SOURCE OPTIONS]`.
+
+use clap::Parser;
+use zkrsync_launcher::exit_code;
+use zkrsync_launcher::launch_cmd::{self, LaunchArgs};
+
+fn main() {
+    let args = LaunchArgs::parse();
+    match launch_cmd::run(&args) {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+            eprintln!("zkrsync-launch: error: {}", chain.join(": "));
+            std::process::exit(exit_code::CONFIG);
+        }
+    }
+}
