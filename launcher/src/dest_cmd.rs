@@ -53,6 +53,10 @@ pub struct DestArgs {
     /// The rsync program.
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
+
+    /// Take stop orders on standard input and stop when it closes (zkrsync-launch over SSH).
+    #[arg(long, hide = true)]
+    pub watch_stdin: bool,
 }
 
 struct DestHooks {
@@ -177,6 +181,9 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             session_timeout: args.zk.timeout()?,
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        if args.watch_stdin {
+            crate::stdin_lifeline::watch(tx.clone());
+        }
         let died = Arc::new(AtomicBool::new(false));
         let mut hooks = DestHooks {
             path: path.clone(),

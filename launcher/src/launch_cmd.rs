@@ -1,24 +1,36 @@
 //! `zkrsync-launch HOSTFILE --src SRC --dst DST`: starts a whole session from one place, as
 //! mpirun does: 1 master + N workers and N destinations placed by the host file's slots,
-//! every agent given the same session parameters, their output streamed with host, rank and
-//! role, Ctrl-C passed on, and the worst exit code returned.
-//!
-//! This first version starts agents on `localhost` lines only; hosts reached over SSH come
-//! next (issue 6).
+//! on `localhost` directly and on other hosts over SSH, every agent given the same session
+//! parameters, their output streamed with host, rank and role, Ctrl-C passed on, and the
+//! worst exit code returned.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+use tokio::sync::watch;
 
+use crate::agent_output::Printer;
 use crate::child_death::die_with_parent;
+use crate::exit_code::{self, HOST_FAILED};
+use crate::host_keys::HostKeys;
 use crate::hostfile::{self, Host};
 use crate::placement::{self, Kind, Slot};
+use crate::preflight::{Check, HostNeeds};
 use crate::private_zk::PrivateZk;
+use crate::remote_agent::{self, Ended, RemoteAgent};
+use crate::remote_command::command_line;
+use crate::ssh_link::{SshConfig, Target};
 
 /// Options of `zkrsync-launch`.
 #[derive(Debug, Parser)]
@@ -26,7 +38,7 @@ use crate::private_zk::PrivateZk;
     name = "zkrsync-launch",
     version,
     about = "Start a zkrsync session on the hosts of a host file, as mpirun does",
-    after_help = "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments. Options after `--` go to every source (e.g. -- --depth 2 --delete)."
+    after_help = "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments; `localhost` runs without SSH. Options after `--` go to every source (e.g. -- --depth 2 --delete).\n\nExit codes: 0 done; 1 some chunks failed; 2 a wrong option or host file, nothing started; 3 a host could not be used or an agent died without an exit code."
 )]
 pub struct LaunchArgs {
     /// The host file.
@@ -40,209 +52,503 @@ pub struct LaunchArgs {
     /// Workers, and as many destinations (default: what the slots allow).
     #[arg(short = 'n', value_name = "N")]
     pub workers: Option<usize>,
-    /// ZooKeeper connect string (default: a private ZooKeeper for this run).
+    /// ZooKeeper connect string (default: a private ZooKeeper on this machine for the run).
     #[arg(long, env = "ZKRSYNC_ZK")]
     pub zk: Option<String>,
     /// Session name (default: launch-<pid>).
     #[arg(long, short = 'N')]
     pub session: Option<String>,
-    /// The zkrsync binary (default: the one beside zkrsync-launch).
+    /// The zkrsync binary for localhost agents and --push-binary (default: the one beside
+    /// zkrsync-launch).
     #[arg(long, value_name = "PATH")]
     pub zkrsync: Option<PathBuf>,
+    /// SSH user (default: a host's user=, else yours).
+    #[arg(long, value_name = "U")]
+    pub ssh_user: Option<String>,
+    /// SSH private key (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// Host keys to trust (default: ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Add the key of a host that is not in known_hosts yet (a changed key is still refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// SSH connections being opened at once, at most (sshd's MaxStartups is 10 by default).
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    pub max_ssh_connect: usize,
+    /// Seconds to connect and log in to a host before it counts as unreachable.
+    #[arg(long, default_value_t = 10, value_name = "SEC")]
+    pub ssh_timeout: u64,
+    /// Copy zkrsync to hosts that lack it or have another version (to --remote-binary).
+    #[arg(long)]
+    pub push_binary: bool,
+    /// zkrsync's path on the remote hosts (default: the same path as here).
+    #[arg(long, value_name = "PATH")]
+    pub remote_binary: Option<String>,
     /// Options for every source (session parameters such as --depth, --delete).
     #[arg(last = true, allow_hyphen_values = true)]
     pub agent_args: Vec<OsString>,
 }
 
-/// Exit code when an agent died without an exit code or a host could not be used.
-pub const HOST_FAILED: i32 = 3;
-
-struct Agent {
-    label: String,
-    child: Child,
+/// `zkrsync --version` as an agent of this launcher prints it.
+pub fn agent_version() -> String {
+    format!("zkrsync {}", env!("CARGO_PKG_VERSION"))
 }
 
 fn agent_binary(args: &LaunchArgs) -> anyhow::Result<PathBuf> {
     let bin = match &args.zkrsync {
-        Some(p) => p.clone(),
+        Some(p) => std::path::absolute(p)?,
         None => std::env::current_exe()
             .context("cannot find this program's path")?
             .with_file_name("zkrsync"),
     };
-    if !bin.is_file() {
+    Ok(bin)
+}
+
+/// The run, as checked before anything starts.
+struct Plan {
+    hosts: Vec<Host>,
+    slots: Vec<Slot>,
+    bin: PathBuf,
+    remote_binary: String,
+}
+
+fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
+    let file = args.hostfile.display().to_string();
+    let text = std::fs::read_to_string(&args.hostfile)
+        .with_context(|| format!("cannot read the host file {file}"))?;
+    let hosts = hostfile::parse(&text, &file).map_err(anyhow::Error::msg)?;
+    let slots = placement::place(&hosts, args.workers).map_err(anyhow::Error::msg)?;
+    let bin = agent_binary(args)?;
+    let local = |kind: fn(Kind) -> bool| {
+        slots
+            .iter()
+            .any(|s| kind(s.kind) && hosts[s.host].is_local())
+    };
+    if (local(|_| true) || args.push_binary) && !bin.is_file() {
         bail!(
             "{} is not there: build zkrsync beside zkrsync-launch, or give --zkrsync PATH",
             bin.display()
         );
     }
-    Ok(bin)
-}
-
-fn check(args: &LaunchArgs) -> anyhow::Result<(Vec<Host>, Vec<Slot>)> {
-    let file = args.hostfile.display().to_string();
-    let text = std::fs::read_to_string(&args.hostfile)
-        .with_context(|| format!("cannot read the host file {file}"))?;
-    let hosts = hostfile::parse(&text, &file).map_err(anyhow::Error::msg)?;
-    if let Some(remote) = hosts.iter().find(|h| !h.is_local()) {
-        bail!(
-            "{file}:{}: host {}: starting agents over SSH is not built yet; use localhost lines, or start `zkrsync source`/`zkrsync dest` on that host by hand",
-            remote.line,
-            remote.name
-        );
-    }
-    let slots = placement::place(&hosts, args.workers).map_err(anyhow::Error::msg)?;
-    for (what, path) in [("--src", &args.src), ("--dst", &args.dst)] {
-        if !path.is_dir() {
+    for (what, path, used) in [
+        ("--src", &args.src, local(|k| k != Kind::Dest)),
+        ("--dst", &args.dst, local(|k| k == Kind::Dest)),
+    ] {
+        if used && !path.is_dir() {
             bail!(
                 "{what} {} is not a directory: give an existing directory",
                 path.display()
             );
         }
+        if !path.is_absolute() && slots.iter().any(|s| !hosts[s.host].is_local()) {
+            bail!(
+                "{what} {} is relative, which means another place on every host: give an absolute path",
+                path.display()
+            );
+        }
     }
-    Ok((hosts, slots))
+    if args.max_ssh_connect == 0 {
+        bail!("--max-ssh-connect 0 would open no connection: give 1 or more");
+    }
+    let remote_binary = match &args.remote_binary {
+        Some(p) => p.clone(),
+        None => bin
+            .to_str()
+            .context("the zkrsync path is not UTF-8: give --remote-binary PATH")?
+            .to_owned(),
+    };
+    Ok(Plan {
+        hosts,
+        slots,
+        bin,
+        remote_binary,
+    })
+}
+
+fn ssh_config(args: &LaunchArgs) -> anyhow::Result<SshConfig> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let known_hosts = match (&args.known_hosts, &home) {
+        (Some(f), _) => f.clone(),
+        (None, Some(home)) => home.join(".ssh").join("known_hosts"),
+        (None, None) => bail!("HOME is not set: give --known-hosts FILE"),
+    };
+    if let Some(key) = &args.ssh_key {
+        if !key.is_file() {
+            bail!(
+                "--ssh-key {} is not a file: give the private key",
+                key.display()
+            );
+        }
+    }
+    Ok(SshConfig::new(
+        args.ssh_key.clone(),
+        HostKeys::new(known_hosts, args.accept_new_host_keys),
+        args.max_ssh_connect,
+        Duration::from_secs(args.ssh_timeout.max(1)),
+    ))
+}
+
+fn default_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+        .unwrap_or_else(|| "root".to_owned())
+}
+
+fn target(args: &LaunchArgs, host: &Host) -> Target {
+    Target {
+        host: host.name.clone(),
+        port: host.port.unwrap_or(22),
+        user: host
+            .user
+            .clone()
+            .or_else(|| args.ssh_user.clone())
+            .unwrap_or_else(default_user),
+    }
+}
+
+/// The remote hosts in use, each once, with what they need.
+fn remote_needs(args: &LaunchArgs, plan: &Plan) -> Vec<HostNeeds> {
+    let mut needs: Vec<(usize, HostNeeds)> = Vec::new();
+    let text = |p: &Path| p.to_string_lossy().into_owned();
+    for slot in &plan.slots {
+        let host = &plan.hosts[slot.host];
+        if host.is_local() {
+            continue;
+        }
+        let i = match needs.iter().position(|(h, _)| *h == slot.host) {
+            Some(i) => i,
+            None => {
+                needs.push((
+                    slot.host,
+                    HostNeeds {
+                        target: target(args, host),
+                        src: None,
+                        dst: None,
+                    },
+                ));
+                needs.len() - 1
+            }
+        };
+        if slot.kind == Kind::Dest {
+            needs[i].1.dst = Some(text(&args.dst));
+        } else {
+            needs[i].1.src = Some(text(&args.src));
+        }
+    }
+    needs.into_iter().map(|(_, n)| n).collect()
 }
 
 /// Runs the launcher; returns the exit code.
 pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
-    let (hosts, slots) = check(args)?;
-    let bin = agent_binary(args)?;
+    let plan = plan(args)?;
+    let ssh = Arc::new(ssh_config(args)?);
+    let needs = remote_needs(args, &plan);
+    let mut reach = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if !needs.is_empty() {
+        let check = Check {
+            ssh: &ssh,
+            remote_binary: &plan.remote_binary,
+            version: &agent_version(),
+            push: args.push_binary.then_some(plan.bin.as_path()),
+            pushing: std::sync::Mutex::new(()),
+        };
+        match check.all(&needs) {
+            Ok(addr) => reach = addr.unwrap_or(reach),
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("zkrsync-launch: {}", p.message);
+                }
+                eprintln!(
+                    "zkrsync-launch: {} of {} hosts failed the check; nothing was started",
+                    problems.len(),
+                    needs.len()
+                );
+                return Ok(problems.iter().map(|p| p.code).max().unwrap_or(HOST_FAILED));
+            }
+        }
+    }
+    let session = args
+        .session
+        .clone()
+        .unwrap_or_else(|| format!("launch-{}", std::process::id()));
     let private = match &args.zk {
         Some(_) => None,
-        None => Some(PrivateZk::start()?),
+        None => Some(PrivateZk::start(reach, &session)?),
     };
     let zk = args
         .zk
         .clone()
         .or_else(|| private.as_ref().map(|p| p.connect.clone()))
         .expect("a ZooKeeper");
-    let session = args
-        .session
-        .clone()
-        .unwrap_or_else(|| format!("launch-{}", std::process::id()));
     eprintln!(
         "zkrsync-launch: session {session} on {zk}: {} sources and {} destinations",
-        slots.iter().filter(|s| s.kind != Kind::Dest).count(),
-        slots.iter().filter(|s| s.kind == Kind::Dest).count()
+        plan.slots.iter().filter(|s| s.kind != Kind::Dest).count(),
+        plan.slots.iter().filter(|s| s.kind == Kind::Dest).count()
     );
+    for slot in &plan.slots {
+        eprintln!(
+            "zkrsync-launch: rank {} {} on {}",
+            slot.rank,
+            role_name(slot.kind),
+            plan.hosts[slot.host].name
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let code = runtime.block_on(run_agents(args, &hosts, &slots, &bin, &zk, &session))?;
+    let run = Run {
+        args,
+        plan: &plan,
+        ssh,
+        zk: &zk,
+        session: &session,
+        reach,
+    };
+    let code = runtime.block_on(run.agents())?;
     drop(private);
     Ok(code)
 }
 
-async fn run_agents(
-    args: &LaunchArgs,
-    hosts: &[Host],
-    slots: &[Slot],
-    bin: &PathBuf,
-    zk: &str,
-    session: &str,
-) -> anyhow::Result<i32> {
-    let mut agents = Vec::new();
-    let mut printers = Vec::new();
-    // Destinations first, then the master, then the workers: every source finds
-    // destinations at once, and the first source is the master.
-    let order = slots
-        .iter()
-        .filter(|s| s.kind == Kind::Dest)
-        .chain(slots.iter().filter(|s| s.kind != Kind::Dest));
-    for slot in order {
-        let host = &hosts[slot.host];
-        let (role, path) = match slot.kind {
-            Kind::Dest => ("dest", &args.dst),
-            Kind::Master | Kind::Worker => ("source", &args.src),
-        };
-        let mut cmd = Command::new(bin);
-        cmd.arg(role)
-            .arg("--zk")
-            .arg(zk)
-            .arg("--session")
-            .arg(session)
-            .arg("--path")
-            .arg(path);
-        if slot.kind == Kind::Dest {
-            cmd.arg("--advertise")
-                .arg("127.0.0.1")
-                .arg("--id")
-                .arg(format!("{}-{}", host.name, slot.rank));
-        } else {
-            cmd.args(&args.agent_args);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        die_with_parent(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let label = format!("{} {} {}", host.name, slot.rank, role);
-        if let Some(out) = child.stdout.take() {
-            printers.push(tokio::spawn(print_lines(label.clone(), out, false)));
-        }
-        if let Some(err) = child.stderr.take() {
-            printers.push(tokio::spawn(print_lines(label.clone(), err, true)));
-        }
-        agents.push(Agent { label, child });
+fn role_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Master => "master",
+        Kind::Worker => "source",
+        Kind::Dest => "dest",
     }
-    let pids: Vec<i32> = agents
-        .iter()
-        .filter_map(|a| a.child.id())
-        .map(|p| p as i32)
-        .collect();
-    let mut interrupts = 0;
-    let mut codes = Vec::new();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    for agent in &mut agents {
-        loop {
-            tokio::select! {
-                status = agent.child.wait() => {
-                    codes.push((agent.label.clone(), status?.code()));
+}
+
+/// How an agent ended, as far as the launcher knows.
+type EndFuture = Pin<Box<dyn Future<Output = (usize, Ended)> + Send>>;
+
+/// Orders to a running agent.
+enum Control {
+    Local(i32),
+    Remote(remote_agent::Control),
+}
+
+impl Control {
+    fn stop(&self) {
+        match self {
+            // SAFETY: kill(2) on our own child's pid.
+            Control::Local(pid) => unsafe {
+                libc::kill(*pid, libc::SIGTERM);
+            },
+            Control::Remote(c) => c.stop(),
+        }
+    }
+
+    fn kill(&self) {
+        match self {
+            // SAFETY: kill(2) on our own child's pid.
+            Control::Local(pid) => unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            },
+            Control::Remote(c) => c.kill(),
+        }
+    }
+}
+
+struct Run<'a> {
+    args: &'a LaunchArgs,
+    plan: &'a Plan,
+    ssh: Arc<SshConfig>,
+    zk: &'a str,
+    session: &'a str,
+    reach: IpAddr,
+}
+
+impl Run<'_> {
+    /// The agent's arguments after the binary.
+    fn agent_args(&self, slot: &Slot, host: &Host) -> Vec<OsString> {
+        let (role, path) = match slot.kind {
+            Kind::Dest => ("dest", &self.args.dst),
+            Kind::Master | Kind::Worker => ("source", &self.args.src),
+        };
+        let mut words: Vec<OsString> = vec![
+            role.into(),
+            "--zk".into(),
+            self.zk.into(),
+            "--session".into(),
+            self.session.into(),
+            "--path".into(),
+            path.into(),
+        ];
+        if slot.kind == Kind::Dest {
+            // Sources reach a destination at the address the launcher reached its host.
+            let advertise = if host.is_local() {
+                self.reach.to_string()
+            } else {
+                host.name.clone()
+            };
+            words.extend([
+                "--advertise".into(),
+                advertise.into(),
+                "--id".into(),
+                format!("{}-{}", host.name, slot.rank).into(),
+            ]);
+        } else {
+            words.push("--progress-stdout".into());
+            words.extend(self.args.agent_args.iter().cloned());
+        }
+        words
+    }
+
+    async fn agents(&self) -> anyhow::Result<i32> {
+        let mut controls = Vec::new();
+        let mut labels = Vec::new();
+        let mut ends: FuturesUnordered<EndFuture> = FuturesUnordered::new();
+        let mut printers = Vec::new();
+        let mut interrupts = 0;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Destinations first, then the master, then the workers: every source finds
+        // destinations at once, and the first source is the master.
+        let order = self
+            .plan
+            .slots
+            .iter()
+            .filter(|s| s.kind == Kind::Dest)
+            .chain(self.plan.slots.iter().filter(|s| s.kind != Kind::Dest));
+        for slot in order {
+            let host = &self.plan.hosts[slot.host];
+            let label = format!("{} {} {}", host.name, slot.rank, role_name(slot.kind));
+            let mut printer = Printer::new(label.clone(), slot.kind != Kind::Dest);
+            let mut joined = None;
+            if slot.kind == Kind::Master {
+                let (tx, rx) = watch::channel(false);
+                printer = printer.telling(tx);
+                joined = Some(rx);
+            }
+            let words = self.agent_args(slot, host);
+            let i = labels.len();
+            labels.push(label);
+            if host.is_local() {
+                let mut cmd = Command::new(&self.plan.bin);
+                cmd.args(&words)
+                    .env("ZKRSYNC_LAUNCH_ID", self.session)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                die_with_parent(&mut cmd);
+                let mut child = cmd
+                    .spawn()
+                    .with_context(|| format!("cannot start {}", self.plan.bin.display()))?;
+                if let Some(out) = child.stdout.take() {
+                    printers.push(tokio::spawn(print_lines(printer.clone(), out, false)));
+                }
+                if let Some(err) = child.stderr.take() {
+                    printers.push(tokio::spawn(print_lines(printer, err, true)));
+                }
+                controls.push(Control::Local(child.id().unwrap_or(0) as i32));
+                ends.push(Box::pin(async move {
+                    let end = match child.wait().await {
+                        Ok(status) => match status.code() {
+                            Some(c) => Ended::Code(c),
+                            None => Ended::Signal(format!("{status}")),
+                        },
+                        Err(e) => Ended::Lost(e.to_string()),
+                    };
+                    (i, end)
+                }));
+            } else {
+                let command = format!(
+                    "exec env ZKRSYNC_LAUNCH_ID={} {} --watch-stdin",
+                    crate::remote_command::quote(self.session),
+                    command_line(
+                        std::iter::once(OsString::from(&self.plan.remote_binary)).chain(words)
+                    )
+                    .map_err(anyhow::Error::msg)?
+                );
+                let agent = RemoteAgent::start(
+                    self.ssh.clone(),
+                    target(self.args, host),
+                    command,
+                    printer,
+                )?;
+                controls.push(Control::Remote(agent.control));
+                let ended = agent.ended;
+                ends.push(Box::pin(async move {
+                    let end = ended
+                        .await
+                        .unwrap_or_else(|_| Ended::Lost("its thread ended".into()));
+                    (i, end)
+                }));
+            }
+            if let Some(mut joined) = joined {
+                // The master is the first source in the election: the workers start once
+                // it is in (or gone), so the master runs where the host file put it.
+                tokio::select! {
+                    _ = joined.wait_for(|j| *j) => {}
+                    _ = tokio::signal::ctrl_c() => interrupts += 1,
+                    _ = term.recv() => interrupts += 1,
+                }
+                if interrupts > 0 {
+                    eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
+                    controls.iter().for_each(Control::stop);
                     break;
+                }
+            }
+        }
+        let mut results: Vec<Option<Ended>> = vec![None; labels.len()];
+        while !ends.is_empty() {
+            tokio::select! {
+                Some((i, end)) = ends.next() => {
+                    results[i] = Some(end);
+                    continue;
                 }
                 _ = tokio::signal::ctrl_c() => interrupts += 1,
                 _ = term.recv() => interrupts += 1,
             }
-            // First interrupt: every agent stops cleanly (the session stays and can be
-            // resumed); a second one kills them.
-            let signal = if interrupts == 1 {
-                eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
-                libc::SIGTERM
-            } else {
-                libc::SIGKILL
-            };
-            for pid in &pids {
-                // SAFETY: kill(2) on our own children's pids.
-                unsafe {
-                    libc::kill(*pid, signal);
+            match interrupts {
+                // The session stays and can be resumed.
+                1 => {
+                    eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
+                    controls.iter().for_each(Control::stop);
                 }
+                2 => {
+                    eprintln!("zkrsync-launch: killing every agent (again to leave without waiting)");
+                    controls.iter().for_each(Control::kill);
+                }
+                _ => break,
             }
         }
-    }
-    for p in printers {
-        let _ = p.await;
-    }
-    let mut worst = 0;
-    for (label, code) in codes {
-        match code {
-            Some(c) => worst = worst.max(c),
-            None => {
-                eprintln!("zkrsync-launch: {label} died without an exit code");
-                worst = worst.max(HOST_FAILED);
-            }
+        for p in printers {
+            let _ = p.await;
         }
+        let mut worst = exit_code::OK;
+        for (label, end) in labels.iter().zip(results) {
+            let code = match end {
+                Some(Ended::Code(c)) => c,
+                Some(Ended::Signal(s)) => {
+                    eprintln!("zkrsync-launch: [{label}] died by signal {s}, without an exit code");
+                    HOST_FAILED
+                }
+                Some(Ended::Lost(why)) => {
+                    eprintln!("zkrsync-launch: [{label}] lost: {why}");
+                    HOST_FAILED
+                }
+                None => {
+                    eprintln!("zkrsync-launch: [{label}] left without waiting for it");
+                    HOST_FAILED
+                }
+            };
+            worst = worst.max(code);
+        }
+        Ok(worst)
     }
-    Ok(worst)
 }
 
-async fn print_lines(label: String, from: impl tokio::io::AsyncRead + Unpin, err: bool) {
-    let mut lines = BufReader::new(from).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if err {
-            eprintln!("[{label}] {line}");
-        } else {
-            println!("[{label}] {line}");
-        }
+async fn print_lines(printer: Printer, from: impl tokio::io::AsyncRead + Unpin, err: bool) {
+    let mut lines = BufReader::new(from).split(b'\n');
+    while let Ok(Some(line)) = lines.next_segment().await {
+        printer.line(&line, err);
     }
 }

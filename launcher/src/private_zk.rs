@@ -1,8 +1,9 @@
 //! A private ZooKeeper for one run of the launcher when no `--zk` is given: Debian's
-//! ZooKeeper 3.8, standalone, on 127.0.0.1, with its own data directory, stopped at the end.
+//! ZooKeeper 3.8, standalone, on an address the hosts reach this machine at (127.0.0.1 when
+//! every host is local), with its own data directory, stopped at the end.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,8 +21,8 @@ pub struct PrivateZk {
     pub connect: String,
 }
 
-fn answers(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+fn answers(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -30,8 +31,9 @@ fn answers(port: u16) -> bool {
 }
 
 impl PrivateZk {
-    /// Starts a server and waits until it serves.
-    pub fn start() -> anyhow::Result<PrivateZk> {
+    /// Starts a server listening on `bind` and waits until it serves; it carries
+    /// `ZKRSYNC_LAUNCH_ID=session` in its environment, as the agents do.
+    pub fn start(bind: IpAddr, session: &str) -> anyhow::Result<PrivateZk> {
         if !Path::new(ZK_SERVER).exists() {
             bail!("ZooKeeper is not installed ({ZK_SERVER} is missing): install Debian's zookeeper package, or give --zk");
         }
@@ -39,7 +41,7 @@ impl PrivateZk {
             .prefix("zkrsync-launch-zk-")
             .tempdir()
             .context("cannot make a directory for the private ZooKeeper")?;
-        let port = TcpListener::bind("127.0.0.1:0")
+        let port = TcpListener::bind((bind, 0))
             .and_then(|l| l.local_addr())
             .context("cannot find a free port for the private ZooKeeper")?
             .port();
@@ -49,8 +51,9 @@ impl PrivateZk {
         std::fs::write(
             &cfg,
             format!(
-                "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
-                data.display()
+                "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress={bind}\nadmin.enableServer=false\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
+                data.display(),
+                bind = bind,
             ),
         )?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
@@ -58,6 +61,7 @@ impl PrivateZk {
         cmd.arg("start-foreground")
             .arg(&cfg)
             .env("JMXDISABLE", "true")
+            .env("ZKRSYNC_LAUNCH_ID", session)
             .env("SERVER_JVMFLAGS", "-Xmx256m")
             .env("ZOOPIDFILE", dir.path().join("zk.pid"))
             .stdin(Stdio::null())
@@ -66,9 +70,21 @@ impl PrivateZk {
         // Its own process group: Ctrl-C at the terminal reaches the agents, which need the
         // server to leave cleanly; the launcher stops it last.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // And it goes when the launcher goes, even by kill -9 (the start script execs the
+        // JVM, which keeps this setting). The main thread starts it and lives to the end.
+        // SAFETY: only prctl between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().context("cannot start ZooKeeper")?;
         let deadline = Instant::now() + Duration::from_secs(90);
-        while !answers(port) {
+        let addr = SocketAddr::new(bind, port);
+        while !answers(addr) {
             if let Some(status) = child.try_wait()? {
                 bail!(
                     "the private ZooKeeper exited ({status}); see {}",
@@ -85,7 +101,7 @@ impl PrivateZk {
         Ok(PrivateZk {
             child,
             _dir: dir,
-            connect: format!("127.0.0.1:{port}"),
+            connect: addr.to_string(),
         })
     }
 }

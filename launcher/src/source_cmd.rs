@@ -89,6 +89,14 @@ pub struct SourceArgs {
     /// The rsync program.
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
+
+    /// Take stop orders on standard input and stop when it closes (zkrsync-launch over SSH).
+    #[arg(long, hide = true)]
+    pub watch_stdin: bool,
+
+    /// Progress reports as lines on standard output (zkrsync-launch shows them as its own).
+    #[arg(long, hide = true)]
+    pub progress_stdout: bool,
 }
 
 /// rsync options that would break how zkrsync drives rsync.
@@ -175,6 +183,7 @@ struct SourceHooks {
     done_file: Option<PathBuf>,
     started: Instant,
     summary_failed: Option<anyhow::Error>,
+    progress_stdout: bool,
 }
 
 impl Hooks for SourceHooks {
@@ -211,6 +220,9 @@ impl Hooks for SourceHooks {
             Output::Spawn { id, job } => self.runner.spawn(id, job, inputs),
             Output::Kill { id } => self.runner.kill(id),
             Output::Log { level, message } => logging::log(level, &message),
+            Output::Progress(p) if self.progress_stdout => {
+                println!("{}", report::progress_line(&p, self.started.elapsed()))
+            }
             Output::Progress(p) if progress_bar::wanted() => {
                 progress_bar::update(&p, self.started.elapsed())
             }
@@ -281,7 +293,11 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             done_file: args.done_file.clone(),
             started: Instant::now(),
             summary_failed: None,
+            progress_stdout: args.progress_stdout,
         };
+        if args.watch_stdin {
+            crate::stdin_lifeline::watch(tx.clone());
+        }
         let mut machine = Source::new(cfg);
         let exit = driver::run(&mut machine, &mut hooks, &args.zk, zk, tx, rx).await;
         if let Some(e) = hooks.summary_failed {

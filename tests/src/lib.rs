@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod proxy;
+pub mod sshd;
 pub mod tree;
 pub mod zk;
 
