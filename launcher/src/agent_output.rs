@@ -109,7 +109,12 @@ mod tests {
             s.finish(|l| got.push(l.to_vec()));
             assert_eq!(
                 got,
-                vec![b"one".to_vec(), b"two".to_vec(), vec![], b"three and a half".to_vec()],
+                vec![
+                    b"one".to_vec(),
+                    b"two".to_vec(),
+                    vec![],
+                    b"three and a half".to_vec()
+                ],
                 "cut at {cut}"
             );
         }

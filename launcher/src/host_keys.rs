@@ -166,7 +166,10 @@ mod tests {
         blob.extend_from_slice(b"ssh-ed25519");
         blob.extend_from_slice(&[0, 0, 0, 1, 7]);
         let line = known_hosts_line("[h]:2", &blob).unwrap();
-        assert!(line.starts_with("[h]:2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"), "{line}");
+        assert!(
+            line.starts_with("[h]:2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"),
+            "{line}"
+        );
         assert!(line.ends_with('\n'));
         assert_eq!(known_hosts_line("h", &[0, 0, 0, 9, 1]), None);
     }

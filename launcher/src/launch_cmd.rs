@@ -514,7 +514,9 @@ impl Run<'_> {
                     controls.iter().for_each(Control::stop);
                 }
                 2 => {
-                    eprintln!("zkrsync-launch: killing every agent (again to leave without waiting)");
+                    eprintln!(
+                        "zkrsync-launch: killing every agent (again to leave without waiting)"
+                    );
                     controls.iter().for_each(Control::kill);
                 }
                 _ => break,

@@ -65,9 +65,8 @@ impl Check<'_> {
             handles
                 .into_iter()
                 .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(unusable("a host check panicked".to_owned()))
-                    })
+                    h.join()
+                        .unwrap_or_else(|_| Err(unusable("a host check panicked".to_owned())))
                 })
                 .collect()
         });
@@ -94,7 +93,8 @@ impl Check<'_> {
         let session = &link.session;
         let bin = self.remote_binary;
         let version_cmd = format!("{} --version", quote(bin));
-        let ran = capture(session, &version_cmd, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
+        let ran =
+            capture(session, &version_cmd, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
         let found = ran.stdout.trim();
         if ran.code != Some(0) || found != self.version {
             let what = if ran.code == Some(0) {
@@ -117,13 +117,18 @@ impl Check<'_> {
             // One copy at a time, and each looks again first: hosts that share a file
             // system (home directories on NFS) need it copied once.
             let _one = self.pushing.lock().unwrap_or_else(|e| e.into_inner());
-            let again = capture(session, &version_cmd, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
+            let again = capture(session, &version_cmd, &[])
+                .map_err(|e| unusable(format!("{host}: {e}")))?;
             if again.code == Some(0) && again.stdout.trim() == self.version {
                 return self.trees(needs, &link);
             }
-            eprintln!("zkrsync-launch: {host}: {what}: copying {} there", local.display());
+            eprintln!(
+                "zkrsync-launch: {host}: {what}: copying {} there",
+                local.display()
+            );
             push_file(session, local, bin, host).map_err(|e| unusable(format!("{host}: {e}")))?;
-            let again = capture(session, &version_cmd, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
+            let again = capture(session, &version_cmd, &[])
+                .map_err(|e| unusable(format!("{host}: {e}")))?;
             if again.code != Some(0) || again.stdout.trim() != self.version {
                 return Err(unusable(format!(
                     "{host}: the copied {bin} does not run there ({}): the host may need another build of zkrsync",

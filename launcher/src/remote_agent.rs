@@ -102,7 +102,12 @@ fn drain(
     }
 }
 
-fn serve(session: Session, command: &str, mut control: UnixStream, printer: &Printer) -> Result<Ended, String> {
+fn serve(
+    session: Session,
+    command: &str,
+    mut control: UnixStream,
+    printer: &Printer,
+) -> Result<Ended, String> {
     let mut channel = session
         .channel_session()
         .map_err(|e| format!("cannot open an SSH channel: {e}"))?;
@@ -111,9 +116,7 @@ fn serve(session: Session, command: &str, mut control: UnixStream, printer: &Pri
         .map_err(|e| format!("cannot start the agent: {e}"))?;
     session.set_keepalive(true, 15);
     session.set_blocking(false);
-    control
-        .set_nonblocking(true)
-        .map_err(|e| e.to_string())?;
+    control.set_nonblocking(true).map_err(|e| e.to_string())?;
     let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
     let mut to_send: Vec<u8> = Vec::new();
     let mut control_open = true;
@@ -161,7 +164,13 @@ fn serve(session: Session, command: &str, mut control: UnixStream, printer: &Pri
             Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => 1000,
             Err(e) => return Err(format!("the connection failed: {e}")),
         };
-        wait(&session, &control, control_open, !to_send.is_empty(), wait_ms)?;
+        wait(
+            &session,
+            &control,
+            control_open,
+            !to_send.is_empty(),
+            wait_ms,
+        )?;
     }
     out.finish(|line| printer.line(line, false));
     err.finish(|line| printer.line(line, true));
@@ -171,15 +180,34 @@ fn serve(session: Session, command: &str, mut control: UnixStream, printer: &Pri
 
 /// Sleeps until the connection or the launcher has something (or `ms` passed, for the
 /// keepalive).
-fn wait(session: &Session, control: &UnixStream, control_open: bool, sending: bool, ms: i32) -> Result<(), String> {
+fn wait(
+    session: &Session,
+    control: &UnixStream,
+    control_open: bool,
+    sending: bool,
+    ms: i32,
+) -> Result<(), String> {
     let mut events = libc::POLLIN;
-    if sending || matches!(session.block_directions(), BlockDirections::Outbound | BlockDirections::Both) {
+    if sending
+        || matches!(
+            session.block_directions(),
+            BlockDirections::Outbound | BlockDirections::Both
+        )
+    {
         events |= libc::POLLOUT;
     }
     let mut fds = [
-        libc::pollfd { fd: session.as_raw_fd(), events, revents: 0 },
         libc::pollfd {
-            fd: if control_open { control.as_raw_fd() } else { -1 },
+            fd: session.as_raw_fd(),
+            events,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: if control_open {
+                control.as_raw_fd()
+            } else {
+                -1
+            },
             events: libc::POLLIN,
             revents: 0,
         },

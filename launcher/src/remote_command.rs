@@ -96,8 +96,8 @@ pub fn capture(session: &Session, command: &str, input: &[u8]) -> Result<Capture
 /// atomically (a new name, then `mv`), so an agent running from it is not disturbed.
 /// `host` names the temporary copy, so that hosts sharing a file system do not collide.
 pub fn push_file(session: &Session, local: &Path, remote: &str, host: &str) -> Result<(), String> {
-    let bytes = std::fs::read(local)
-        .map_err(|e| format!("cannot read {}: {e}", local.display()))?;
+    let bytes =
+        std::fs::read(local).map_err(|e| format!("cannot read {}: {e}", local.display()))?;
     let dir = Path::new(remote)
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
@@ -112,10 +112,7 @@ pub fn push_file(session: &Session, local: &Path, remote: &str, host: &str) -> R
     );
     let done = capture(session, &script, &bytes)?;
     if done.code != Some(0) {
-        return Err(format!(
-            "copying to {remote} failed: {}",
-            done.first_line()
-        ));
+        return Err(format!("copying to {remote} failed: {}", done.first_line()));
     }
     Ok(())
 }
@@ -137,14 +134,27 @@ mod tests {
 
     #[test]
     fn quoted_words_come_back_whole_from_a_shell() {
-        let words = ["a b", "it's", "new\nline", "-n", "*", "$(id)", "\\", "\"q\""];
+        let words = [
+            "a b",
+            "it's",
+            "new\nline",
+            "-n",
+            "*",
+            "$(id)",
+            "\\",
+            "\"q\"",
+        ];
         let line = command_line(["printf", "%s\\0"].into_iter().chain(words)).unwrap();
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&line)
             .output()
             .unwrap();
-        let back: Vec<&[u8]> = out.stdout.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
+        let back: Vec<&[u8]> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|w| !w.is_empty())
+            .collect();
         let want: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
         assert_eq!(back, want);
     }

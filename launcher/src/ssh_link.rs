@@ -104,7 +104,8 @@ impl SshConfig {
     /// Opens an authenticated connection to `target`; the error is one line naming it.
     pub fn open(&self, target: &Target) -> Result<SshLink, String> {
         let _pass = self.gate.enter();
-        let mut link = self.handshake(target, self.host_keys.preferred(&target.host, target.port))?;
+        let mut link =
+            self.handshake(target, self.host_keys.preferred(&target.host, target.port))?;
         match self.host_keys.check(&link.session, &target.host, target.port)? {
             Verdict::Known => {}
             Verdict::Unknown if self.host_keys.accepts_new() => {
@@ -138,8 +139,13 @@ impl SshConfig {
             let Ok(link) = self.handshake(target, Some(algorithm)) else {
                 continue;
             };
-            if self.host_keys.check(&link.session, &target.host, target.port)? == Verdict::Known {
-                self.host_keys.remember(&target.host, target.port, algorithm);
+            if self
+                .host_keys
+                .check(&link.session, &target.host, target.port)?
+                == Verdict::Known
+            {
+                self.host_keys
+                    .remember(&target.host, target.port, algorithm);
                 return Ok(link);
             }
         }
@@ -292,7 +298,10 @@ pub fn key_is_encrypted(text: &str) -> bool {
     let Some(rest) = bytes.strip_prefix(b"openssh-key-v1\0") else {
         return false;
     };
-    let Some(len) = rest.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize) else {
+    let Some(len) = rest
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    else {
         return false;
     };
     rest.get(4..4 + len).is_some_and(|cipher| cipher != b"none")
@@ -338,7 +347,8 @@ mod tests {
         std::thread::scope(|s| {
             let waiter = s.spawn(|| {
                 let _third = gate.enter();
-                *gate.held.lock().unwrap()
+                let inside = *gate.held.lock().unwrap();
+                inside
             });
             drop(first);
             // The third got in only after the first left: never more than two inside.

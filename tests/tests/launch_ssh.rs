@@ -122,7 +122,13 @@ fn roles_and_slots_place_processes_as_written() {
         ssh.line("127.0.0.2", "slots=3"),
         ssh.line("127.0.0.3", "role=dest"),
     ));
-    let out = launch(&ssh, &hosts, &t.src, &t.dst, &["-n", "2", SOURCE_OPTS[0], SOURCE_OPTS[1], SOURCE_OPTS[2]]);
+    let out = launch(
+        &ssh,
+        &hosts,
+        &t.src,
+        &t.dst,
+        &["-n", "2", SOURCE_OPTS[0], SOURCE_OPTS[1], SOURCE_OPTS[2]],
+    );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     // The master on the source host, the workers where slots are left (role any), the
@@ -139,14 +145,19 @@ fn roles_and_slots_place_processes_as_written() {
     // And they ran there: the master was elected where it was put, each destination
     // serves at its host's address.
     assert!(
-        all.lines()
-            .any(|l| l.starts_with("[127.0.0.4 0 master]") && l.contains("is the master of session")),
+        all.lines().any(
+            |l| l.starts_with("[127.0.0.4 0 master]") && l.contains("is the master of session")
+        ),
         "{all}"
     );
-    for (label, addr) in [("[127.0.0.3 3 dest]", "127.0.0.3"), ("[127.0.0.2 4 dest]", "127.0.0.2")] {
+    for (label, addr) in [
+        ("[127.0.0.3 3 dest]", "127.0.0.3"),
+        ("[127.0.0.2 4 dest]", "127.0.0.2"),
+    ] {
         assert!(
             all.lines()
-                .any(|l| l.starts_with(label) && l.contains(&format!("registered at rsync://{addr}:"))),
+                .any(|l| l.starts_with(label)
+                    && l.contains(&format!("registered at rsync://{addr}:"))),
             "{label} at {addr} in\n{all}"
         );
     }
@@ -222,7 +233,11 @@ fn a_changed_host_key_is_always_refused() {
         assert!(all.contains("127.0.0.3: its host key CHANGED"), "{all}");
         assert!(!all.contains("127.0.0.2: its host key"), "{all}");
         assert!(t.dst_is_empty());
-        assert_eq!(fs::read(ssh.known_hosts()).unwrap(), before, "known_hosts untouched");
+        assert_eq!(
+            fs::read(ssh.known_hosts()).unwrap(),
+            before,
+            "known_hosts untouched"
+        );
     }
 }
 
@@ -260,11 +275,16 @@ fn an_unreachable_host_and_a_missing_binary_are_reported_before_anything_starts(
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(all.contains("127.0.0.5: cannot reach port"), "{all}");
     assert!(
-        all.contains(&format!("127.0.0.2: {} does not run there", missing.display()))
-            && all.contains("--push-binary"),
+        all.contains(&format!(
+            "127.0.0.2: {} does not run there",
+            missing.display()
+        )) && all.contains("--push-binary"),
         "{all}"
     );
-    assert!(all.contains("2 of 2 hosts failed the check; nothing was started"), "{all}");
+    assert!(
+        all.contains("2 of 2 hosts failed the check; nothing was started"),
+        "{all}"
+    );
     assert!(t.dst_is_empty());
     // Not even the session was created.
     let status = zkrsync(["status", "--zk", zk.connect(), "--session", "prechecked"]);
@@ -304,7 +324,11 @@ fn marked(session: &str) -> Vec<(i32, String)> {
     let mark = format!("ZKRSYNC_LAUNCH_ID={session}");
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(env) = fs::read(entry.path().join("environ")) else {
@@ -327,7 +351,11 @@ fn wait_exit(pid: i32, deadline: Instant) {
             return; // gone already
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         libc::poll(&mut pfd, 1, left.as_millis() as i32);
         libc::close(fd);
     }
@@ -380,14 +408,10 @@ fn killing_the_launcher_mid_run_leaves_no_process_behind() {
         seen
     });
     let copying = rx.recv_timeout(Duration::from_secs(120));
-    assert!(
-        copying.is_ok(),
-        "no worker started rsync: {}",
-        {
-            let _ = child.kill();
-            reader.join().unwrap()
-        }
-    );
+    assert!(copying.is_ok(), "no worker started rsync: {}", {
+        let _ = child.kill();
+        reader.join().unwrap()
+    });
     let running = marked(&session);
     assert!(
         running.iter().any(|(_, c)| c.starts_with("rsync --daemon"))
