@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 
 /// A zkrs.conf key: the option it becomes, whether it is a flag, the subcommands that take it.
 struct Key {
@@ -157,32 +157,14 @@ fn truthy(value: &str) -> Option<bool> {
 
 /// The `[MAIN]` keys of a zkrs.conf text, in order.
 fn main_section(text: &str, file: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let mut in_main = false;
-    let mut out = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if line.starts_with('[') {
-            in_main = line == "[MAIN]";
-            continue;
-        }
-        let (key, value) = line
-            .split_once('=')
-            .or_else(|| line.split_once(':'))
-            .ok_or_else(|| {
-                anyhow!(
-                    "{} line {}: {line:?} is not key=value",
-                    file.display(),
-                    n + 1
-                )
-            })?;
-        if in_main {
-            out.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    Ok(out)
+    let sections =
+        crate::ini::parse(text, &file.display().to_string()).map_err(anyhow::Error::msg)?;
+    Ok(sections
+        .into_iter()
+        .filter(|s| s.name == "MAIN")
+        .flat_map(|s| s.entries)
+        .map(|e| (e.key, e.value))
+        .collect())
 }
 
 fn given(args: &[OsString], option: &str) -> bool {

@@ -268,7 +268,8 @@ proptest! {
         let spec = spec(depth, true, None);
         let real = walk(&FsTree, &root, &spec).unwrap();
         let modelled = walk(&model, Path::new(ROOT), &spec).unwrap();
-        let strip = |w: &Walk| -> Vec<(RelPath, bool, Vec<Vec<u8>>, Option<u64>)> {
+        type Comparable = (RelPath, bool, Vec<Vec<u8>>, Option<u64>);
+        let strip = |w: &Walk| -> Vec<Comparable> {
             w.units.iter()
                 .map(|u| (u.path.clone(), u.recursive, u.excluded.clone(), (!u.recursive).then_some(u.weight)))
                 .collect()

@@ -1,0 +1,18 @@
+//! `zkinitree CONFIG [--servers CONNECT] [--dry-run]`: a ZooKeeper tree with digest ACLs
+//! from vsc-zk's config format.
+
+use clap::Parser;
+use zkrsync_launcher::exit_code;
+use zkrsync_launcher::initree_cmd::{self, InitreeArgs};
+
+fn main() {
+    let args = InitreeArgs::parse();
+    match initree_cmd::run(&args) {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+            eprintln!("zkinitree: error: {}", chain.join(": "));
+            std::process::exit(exit_code::CONFIG);
+        }
+    }
+}
