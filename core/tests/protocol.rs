@@ -97,6 +97,7 @@ fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
                 module: "m".into(),
                 active: true,
                 host: "h".into(),
+                auth: None,
                 extra: vec![],
             }
             .encode(),
@@ -418,6 +419,7 @@ fn a_destination_registers_pauses_and_leaves_on_stop() {
         module: "m".into(),
         active: true,
         host: "h".into(),
+        auth: None,
         extra: vec![],
     };
     let mut d = Dest::new(DestConfig {

@@ -172,6 +172,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             module: module.clone(),
             active: true,
             host: host.clone(),
+            auth: Some(daemon.auth.clone()),
             extra: Vec::new(),
         };
         let cfg = DestConfig {

@@ -1,5 +1,7 @@
 //! A destination's rsync daemon: `rsync --daemon --no-detach` with a generated config in a
-//! private directory, bound to the advertised address, one module for the session.
+//! private directory, bound to the advertised address, one module for the session, which
+//! only the user [`AUTH_USER`] with a random secret may use (`auth users`, a 0600 secrets
+//! file in the private directory, `strict modes`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -7,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use tokio::process::{Child, Command};
+use zkrsync_core::protocol::records::{DaemonAuth, Secret};
 
 /// A running daemon.
 pub struct Daemon {
@@ -18,12 +21,27 @@ pub struct Daemon {
     pub module: String,
     /// Private directory with the config and log.
     pub dir: tempfile::TempDir,
+    /// The login it requires.
+    pub auth: DaemonAuth,
+}
+
+/// The user sources log in to a destination's daemon as.
+pub const AUTH_USER: &str = "zkrsync";
+
+/// A new random secret: 32 bytes of the kernel's randomness, in hex.
+fn new_secret() -> anyhow::Result<Secret> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom for the daemon's secret")?;
+    Ok(Secret(bytes.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
 /// How long a daemon may take to accept connections.
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
-fn config(dst: &Path, module: &str, dir: &Path) -> String {
+fn config(dst: &Path, module: &str, dir: &Path, secrets: &Path) -> String {
     let uid = nix::unistd::getuid();
     let gid = nix::unistd::getgid();
     // Only a chrooted daemon keeps absolute symlink targets verbatim; chroot needs root.
@@ -41,10 +59,14 @@ fn config(dst: &Path, module: &str, dir: &Path) -> String {
          \tuid = {uid}\n\
          \tgid = {gid}\n\
          \tlock file = {}/rsyncd.lock\n\
-         \tlog file = {}/rsyncd.log\n",
+         \tlog file = {}/rsyncd.log\n\
+         \tauth users = {AUTH_USER}\n\
+         \tsecrets file = {}\n\
+         \tstrict modes = yes\n",
         dst.display(),
         dir.display(),
         dir.display(),
+        secrets.display(),
     )
 }
 
@@ -67,8 +89,23 @@ pub async fn start(
         .prefix("zkrsync-dest-")
         .tempdir()
         .context("cannot make a private directory for the rsync daemon")?;
+    // The directory is the user's alone (0700); the secrets file is 0600 from its creation.
+    let secret = new_secret()?;
+    let secrets = dir.path().join("rsyncd.secrets");
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&secrets)
+            .context("cannot write the rsync daemon's secrets file")?;
+        writeln!(f, "{AUTH_USER}:{}", secret.0)
+            .context("cannot write the rsync daemon's secrets file")?;
+    }
     let conf: PathBuf = dir.path().join("rsyncd.conf");
-    std::fs::write(&conf, config(dst, module, dir.path()))
+    std::fs::write(&conf, config(dst, module, dir.path(), &secrets))
         .context("cannot write the rsync daemon's config")?;
     let ports: Vec<u16> = match port {
         Some(p) => vec![p],
@@ -115,6 +152,10 @@ pub async fn start(
                     port: p,
                     module: module.to_owned(),
                     dir,
+                    auth: DaemonAuth {
+                        user: AUTH_USER.to_owned(),
+                        secret,
+                    },
                 });
             }
             if started.elapsed() > READY_WITHIN {

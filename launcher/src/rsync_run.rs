@@ -141,6 +141,12 @@ async fn run_job(
         cmd.as_std_mut().process_group(0);
         crate::child_death::die_with_parent(&mut cmd);
         tracing::debug!("chunk {}: running {:?}", job.chunk, cmd.as_std());
+        // After the log line: Command's Debug shows the variables set on it. The
+        // environment is the one place for it that ps and logs do not show.
+        match &job.password {
+            Some(secret) => cmd.env("RSYNC_PASSWORD", &secret.0),
+            None => cmd.env_remove("RSYNC_PASSWORD"),
+        };
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

@@ -170,6 +170,7 @@ mod tests {
             chunk: "0000000000".into(),
             dest: "d1".into(),
             url: "rsync://x/m/".into(),
+            password: None,
             invocations,
             units: 1,
             root_nonempty: true,

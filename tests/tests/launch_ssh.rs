@@ -108,7 +108,10 @@ fn three_ssh_hosts_copy_a_generated_tree() {
     );
     // The destinations serve at the address of their host, and the sources on both
     // source-capable hosts worked.
-    assert!(all.contains("registered at rsync://127.0.0.3:"), "{all}");
+    assert!(
+        all.contains("registered at rsync://zkrsync@127.0.0.3:"),
+        "{all}"
+    );
     assert!(all.contains("[127.0.0.4 2 source]"), "{all}");
 }
 
@@ -155,9 +158,8 @@ fn roles_and_slots_place_processes_as_written() {
         ("[127.0.0.2 4 dest]", "127.0.0.2"),
     ] {
         assert!(
-            all.lines()
-                .any(|l| l.starts_with(label)
-                    && l.contains(&format!("registered at rsync://{addr}:"))),
+            all.lines().any(|l| l.starts_with(label)
+                && l.contains(&format!("registered at rsync://zkrsync@{addr}:"))),
             "{label} at {addr} in\n{all}"
         );
     }

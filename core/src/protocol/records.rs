@@ -193,6 +193,25 @@ impl PlanRecord {
     }
 }
 
+/// A secret that never shows in a log: its `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How sources log in to a destination's rsync daemon (`auth users` / `secrets file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonAuth {
+    /// The daemon's user.
+    pub user: String,
+    /// Its password, given to rsync through `RSYNC_PASSWORD`.
+    pub secret: Secret,
+}
+
 /// A destination (`dests/<id>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestRecord {
@@ -206,7 +225,9 @@ pub struct DestRecord {
     pub active: bool,
     /// Host name, for messages.
     pub host: String,
-    /// Extra fields written by later issues (authentication); kept as they are.
+    /// The login its daemon requires, if any.
+    pub auth: Option<DaemonAuth>,
+    /// Fields of newer versions; kept as they are.
     pub extra: Vec<(String, String)>,
 }
 
@@ -219,6 +240,10 @@ impl DestRecord {
             .put("module", &self.module)
             .put("state", if self.active { "active" } else { "paused" })
             .put_bytes("host", self.host.as_bytes());
+        if let Some(auth) = &self.auth {
+            l.put("auth_user", &auth.user)
+                .put("auth_secret", &auth.secret.0);
+        }
         for (k, v) in &self.extra {
             l.put(k, v);
         }
@@ -227,13 +252,35 @@ impl DestRecord {
     /// Decodes.
     pub fn decode(data: &[u8]) -> Result<DestRecord, RecordError> {
         let f = Fields::parse("destination", data)?;
-        let known = ["address", "port", "module", "state", "host"];
+        let known = [
+            "address",
+            "port",
+            "module",
+            "state",
+            "host",
+            "auth_user",
+            "auth_secret",
+        ];
+        let auth = match (f.all("auth_user").first(), f.all("auth_secret").first()) {
+            (Some(user), Some(secret)) => Some(DaemonAuth {
+                user: user.clone(),
+                secret: Secret(secret.clone()),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(RecordError::new(
+                    "destination",
+                    "auth_user and auth_secret come together",
+                ))
+            }
+        };
         Ok(DestRecord {
             address: f.str("address")?.to_owned(),
             port: f.num("port")?,
             module: f.str("module")?.to_owned(),
             active: f.str("state")? == "active",
             host: String::from_utf8_lossy(&f.bytes("host")?).into_owned(),
+            auth,
             extra: f
                 .map
                 .iter()
@@ -249,7 +296,11 @@ impl DestRecord {
         } else {
             self.address.clone()
         };
-        format!("rsync://{host}:{}/{}/", self.port, self.module)
+        let user = match &self.auth {
+            Some(a) => format!("{}@", a.user),
+            None => String::new(),
+        };
+        format!("rsync://{user}{host}:{}/{}/", self.port, self.module)
     }
 }
 
@@ -503,10 +554,24 @@ mod tests {
             module: "zkrsync-s1".into(),
             active: false,
             host: "node 1".into(),
-            extra: vec![("auth_user".into(), "zk".into())],
+            auth: None,
+            extra: vec![("later".into(), "kept".into())],
         };
         assert_eq!(DestRecord::decode(&dest.encode()).unwrap(), dest);
         assert_eq!(dest.url(), "rsync://127.0.0.2:8730/zkrsync-s1/");
+        let locked = DestRecord {
+            auth: Some(DaemonAuth {
+                user: "zkrsync".into(),
+                secret: Secret("s3cr3t".into()),
+            }),
+            ..dest.clone()
+        };
+        assert_eq!(DestRecord::decode(&locked.encode()).unwrap(), locked);
+        assert_eq!(locked.url(), "rsync://zkrsync@127.0.0.2:8730/zkrsync-s1/");
+        assert!(
+            !format!("{locked:?}").contains("s3cr3t"),
+            "the secret stays out of logs"
+        );
         let done = DoneRecord {
             worker: "w".into(),
             dest: "d".into(),

@@ -8,6 +8,7 @@
 //! failed is never copied with `--delete`.
 
 use super::params::SessionParams;
+use super::records::Secret;
 use crate::plan::Chunk;
 use crate::unit::Unit;
 
@@ -29,8 +30,10 @@ pub struct RsyncJob {
     pub chunk: String,
     /// The destination's id.
     pub dest: String,
-    /// The destination's rsync URL (`rsync://host:port/module/`).
+    /// The destination's rsync URL (`rsync://[user@]host:port/module/`).
     pub url: String,
+    /// The daemon's password (for `RSYNC_PASSWORD`), when it requires a login.
+    pub password: Option<Secret>,
     /// The invocations.
     pub invocations: Vec<RsyncInvocation>,
     /// Units in the chunk.
@@ -75,6 +78,7 @@ impl RsyncJob {
         chunk: &Chunk,
         dest: &str,
         url: &str,
+        password: Option<Secret>,
         params: &SessionParams,
         root_nonempty: bool,
     ) -> RsyncJob {
@@ -109,6 +113,7 @@ impl RsyncJob {
             chunk: chunk_name.to_owned(),
             dest: dest.to_owned(),
             url: url.to_owned(),
+            password,
             invocations: groups.into_iter().map(|(_, inv)| inv).collect(),
             units: chunk.units.len(),
             root_nonempty,
@@ -178,7 +183,15 @@ mod tests {
             dry_run: true,
             ..Default::default()
         };
-        let job = RsyncJob::build("0000000001", &chunk, "d1", "rsync://h:1/m/", &params, true);
+        let job = RsyncJob::build(
+            "0000000001",
+            &chunk,
+            "d1",
+            "rsync://h:1/m/",
+            None,
+            &params,
+            true,
+        );
         assert_eq!(job.units, 4);
         assert_eq!(job.invocations.len(), 3);
         let [nonrec, rec, rec_nodelete] = &job.invocations[..] else {
@@ -213,7 +226,7 @@ mod tests {
             rsync_opts: vec!["--bwlimit=1M".into()],
             ..Default::default()
         };
-        let job = RsyncJob::build("c", &chunk, "d", "u", &params, false);
+        let job = RsyncJob::build("c", &chunk, "d", "u", None, &params, false);
         let args = &job.invocations[0].args;
         for want in [
             "--numeric-ids",

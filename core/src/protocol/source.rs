@@ -1224,6 +1224,7 @@ impl Source {
                     &c,
                     &dest,
                     &record.url(),
+                    record.auth.as_ref().map(|a| a.secret.clone()),
                     &self.cfg.params,
                     plan_nonempty,
                 );

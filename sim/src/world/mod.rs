@@ -561,6 +561,7 @@ impl World {
                     module: format!("zkrsync-sim-{}", cl.dest_id),
                     active: true,
                     host: cl.name.clone(),
+                    auth: None,
                     extra: Vec::new(),
                 },
                 session_timeout: timeout,
