@@ -21,6 +21,7 @@ fn source(params: SessionParams) -> Source {
         progress_every: Duration::from_secs(10),
         leave_timeout: Duration::from_secs(10),
         min_chunk_weight: zkrsync_core::protocol::source::MIN_CHUNK_WEIGHT,
+        open_acls: false,
     })
 }
 

@@ -276,6 +276,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         ),
         leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
         min_chunk_weight: args.chunk_entries,
+        open_acls: args.zk.credentials()?.is_none(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -50,6 +50,12 @@ fn three_sources_and_two_destinations_copy_an_odd_tree_exactly() {
         "one master prints the summary: {}",
         c.all_logs()
     );
+    assert_eq!(
+        c.all_logs().matches("session copy has open ACLs").count(),
+        1,
+        "without --auth, the session says once that it is open: {}",
+        c.all_logs()
+    );
     assert_eq!(c.status(), None, "the session's znodes are gone");
 }
 
@@ -385,6 +391,11 @@ fn a_session_with_credentials_refuses_clients_without_them() {
     assert_eq!(
         other.wait_all(LIMIT),
         vec![Some(0); 3],
+        "{}",
+        other.all_logs()
+    );
+    assert!(
+        !other.all_logs().contains("open ACLs"),
         "{}",
         other.all_logs()
     );

@@ -65,6 +65,9 @@ pub struct SourceConfig {
     pub leave_timeout: Duration,
     /// The lightest chunk the master makes, in directory entries (see [`MIN_CHUNK_WEIGHT`]).
     pub min_chunk_weight: u64,
+    /// Whether the session's znodes are created open to anyone (no credentials): the source
+    /// that creates the session says so, once.
+    pub open_acls: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -562,10 +565,17 @@ impl Source {
                 Err(e) => self.fail_config(format!("cannot create {}: {e}", op_path(&op))),
             },
             Why::ConfigCreate => match result {
-                Ok(_) => self.reqs.log(
-                    Level::Info,
-                    format!("session {} created", self.cfg.layout.session()),
-                ),
+                Ok(_) => {
+                    let session = self.cfg.layout.session().to_owned();
+                    self.reqs
+                        .log(Level::Info, format!("session {session} created"));
+                    if self.cfg.open_acls {
+                        self.reqs.log(
+                            Level::Warn,
+                            format!("session {session} has open ACLs: anyone who reaches this ZooKeeper can read its plan and the destinations' daemon secrets, and change them; give --auth-file or ZKRSYNC_AUTH to lock a session down"),
+                        );
+                    }
+                }
                 Err(ZkError::NodeExists) => {}
                 Err(e) => self.fail_config(format!("cannot create {}: {e}", op_path(&op))),
             },

@@ -551,6 +551,7 @@ impl World {
                 progress_every: Duration::from_secs(10),
                 leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
                 min_chunk_weight: chunk_entries,
+                open_acls: false,
             }))),
             Kind::Dest => Role::Dest(Box::new(Dest::new(DestConfig {
                 layout,
