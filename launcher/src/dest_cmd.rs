@@ -35,7 +35,7 @@ pub struct DestArgs {
     pub start_port: u16,
 
     /// Address the daemon binds to and the sources connect to (default: this host's name).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "ZKRSYNC_ADVERTISE")]
     pub advertise: Option<String>,
 
     /// This destination's id in the session (default: host-pid).
@@ -53,6 +53,19 @@ pub struct DestArgs {
     /// The rsync program.
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
+
+    /// Advertise this host's short name in this domain (vsc-zk's --domain), when no
+    /// --advertise is given.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+
+    /// Detach and run in the background, writing --pidfile (vsc-zk's --daemon).
+    #[arg(long)]
+    pub daemon: bool,
+
+    /// The pidfile of --daemon; `%(session)s`, `%(rstype)s` and `%(pid)s` are filled in.
+    #[arg(long, value_name = "FILE", default_value = crate::daemon_mode::DEFAULT_PIDFILE)]
+    pub pidfile: PathBuf,
 
     /// Take stop orders on standard input and stop when it closes (zkrsync-launch over SSH).
     #[arg(long, hide = true)]
@@ -139,8 +152,19 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
     {
         bail!("--id {id:?} is not valid: use letters, digits, '.', '_' or '-'");
     }
-    let advertise = args.advertise.clone().unwrap_or_else(|| host.clone());
-    logging::init(args.verbose, args.log_file.as_deref())?;
+    let advertise = match (&args.advertise, &args.domain) {
+        (Some(a), _) => a.clone(),
+        (None, Some(domain)) => in_domain(&host, domain),
+        (None, None) => host.clone(),
+    };
+    let (log_file, _pidfile) = crate::daemon_mode::prepare(
+        layout.session(),
+        "dest",
+        args.daemon,
+        &args.pidfile,
+        args.log_file.as_deref(),
+    )?;
+    logging::init(args.verbose, log_file.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -223,6 +247,12 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// `host`'s short name in `domain`, as vsc-zk's --domain: `node1.old.org` -> `node1.DOMAIN`.
+fn in_domain(host: &str, domain: &str) -> String {
+    let short = host.split('.').next().unwrap_or(host);
+    format!("{short}.{}", domain.trim_start_matches('.'))
+}
+
 fn sanitize(host: &str) -> String {
     host.chars()
         .map(|c| {
@@ -233,4 +263,18 @@ fn sanitize(host: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_domain;
+
+    #[test]
+    fn domain_replaces_the_host_s_own() {
+        assert_eq!(
+            in_domain("node1.cluster.local", "ib.example.org"),
+            "node1.ib.example.org"
+        );
+        assert_eq!(in_domain("node2", ".ib"), "node2.ib");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod agent_output;
 pub mod child_death;
+pub mod daemon_mode;
 pub mod dest_cmd;
 pub mod driver;
 pub mod exit_code;
@@ -27,6 +28,7 @@ pub mod source_cmd;
 pub mod ssh_link;
 pub mod status_cmd;
 pub mod stdin_lifeline;
+pub mod vsc_cli;
 pub mod vsc_config;
 pub mod walk_args;
 pub mod zk_connect;

@@ -11,6 +11,7 @@ use zkrsync_core::protocol::{
 };
 use zkrsync_core::walk::{walk, FsTree, WalkSpec};
 
+use crate::daemon_mode;
 use crate::driver::{self, Hooks};
 use crate::progress_bar;
 use crate::rsync_run::Runner;
@@ -89,6 +90,14 @@ pub struct SourceArgs {
     /// The rsync program.
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
+
+    /// Detach and run in the background, writing --pidfile (vsc-zk's --daemon).
+    #[arg(long)]
+    pub daemon: bool,
+
+    /// The pidfile of --daemon; `%(session)s`, `%(rstype)s` and `%(pid)s` are filled in.
+    #[arg(long, value_name = "FILE", default_value = crate::daemon_mode::DEFAULT_PIDFILE)]
+    pub pidfile: PathBuf,
 
     /// Take stop orders on standard input and stop when it closes (zkrsync-launch over SSH).
     #[arg(long, hide = true)]
@@ -184,6 +193,7 @@ struct SourceHooks {
     started: Instant,
     summary_failed: Option<anyhow::Error>,
     progress_stdout: bool,
+    daemon: bool,
 }
 
 impl Hooks for SourceHooks {
@@ -232,7 +242,12 @@ impl Hooks for SourceHooks {
             Output::Summary(s) => {
                 progress_bar::finish();
                 let text = report::summary_text(&self.session, &s, self.started.elapsed());
-                print!("{text}");
+                if self.daemon {
+                    // A daemon's output is /dev/null: its log is where it is read.
+                    text.lines().for_each(|l| tracing::info!("{l}"));
+                } else {
+                    print!("{text}");
+                }
                 if let Some(file) = &self.done_file {
                     if let Err(e) = std::fs::write(file, &text) {
                         self.summary_failed = Some(anyhow::anyhow!(
@@ -258,7 +273,14 @@ impl Hooks for SourceHooks {
 /// Runs `zkrsync source`; returns the exit code.
 pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
     let (root, spec) = args.check()?;
-    logging::init(args.verbose, args.log_file.as_deref())?;
+    let (log_file, _pidfile) = daemon_mode::prepare(
+        args.zk.layout()?.session(),
+        "source",
+        args.daemon,
+        &args.pidfile,
+        args.log_file.as_deref(),
+    )?;
+    logging::init(args.verbose, log_file.as_deref())?;
     args.walk.configure_threads()?;
     let layout = args.zk.layout()?;
     let timeout = args.zk.timeout()?;
@@ -295,6 +317,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             started: Instant::now(),
             summary_failed: None,
             progress_stdout: args.progress_stdout,
+            daemon: args.daemon,
         };
         if args.watch_stdin {
             crate::stdin_lifeline::watch(tx.clone());

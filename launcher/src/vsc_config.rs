@@ -23,6 +23,27 @@ const DEST: &[&str] = &["dest"];
 
 const KEYS: &[Key] = &[
     Key {
+        name: "daemon",
+        option: "--daemon",
+        flag: true,
+        list: false,
+        commands: AGENTS,
+    },
+    Key {
+        name: "pidfile",
+        option: "--pidfile",
+        flag: false,
+        list: false,
+        commands: AGENTS,
+    },
+    Key {
+        name: "domain",
+        option: "--domain",
+        flag: false,
+        list: false,
+        commands: DEST,
+    },
+    Key {
         name: "servers",
         option: "--zk",
         flag: false,
@@ -137,15 +158,7 @@ const KEYS: &[Key] = &[
 ];
 
 /// Keys of zkrs.conf that zkrsync reads elsewhere or does not need.
-const IGNORED: &[&str] = &[
-    "user",
-    "passwd",
-    "domain",
-    "daemon",
-    "pidfile",
-    "rsyncpath",
-    "path",
-];
+const IGNORED: &[&str] = &["user", "passwd", "rsyncpath", "path"];
 
 fn truthy(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
@@ -165,6 +178,22 @@ fn main_section(text: &str, file: &Path) -> anyhow::Result<Vec<(String, String)>
         .flat_map(|s| s.entries)
         .map(|e| (e.key, e.value))
         .collect())
+}
+
+/// vsc-zk's `servers` (hosts, the client port 2181 implied) as a connect string.
+pub fn servers_connect(list: &str) -> String {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.contains(':') {
+                s.to_owned()
+            } else {
+                format!("{s}:2181")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn given(args: &[OsString], option: &str) -> bool {
@@ -245,21 +274,8 @@ pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
                 extra.push(item.into());
             }
         } else if key.name == "servers" {
-            // vsc-zk lists hosts, with the client port 2181 implied.
-            let servers: Vec<String> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| {
-                    if s.contains(':') {
-                        s.to_owned()
-                    } else {
-                        format!("{s}:2181")
-                    }
-                })
-                .collect();
             extra.push(key.option.into());
-            extra.push(servers.join(",").into());
+            extra.push(servers_connect(&v).into());
         } else {
             extra.push(key.option.into());
             extra.push(v.into());

@@ -2,7 +2,9 @@
 //! through ZooKeeper.
 
 use clap::{Parser, Subcommand};
-use zkrsync_launcher::{dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd, vsc_config};
+use zkrsync_launcher::{
+    dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd, vsc_cli, vsc_config,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "zkrsync", version, about, propagate_version = true)]
@@ -26,7 +28,8 @@ enum Command {
 }
 
 fn main() {
-    let args = match vsc_config::expand(std::env::args_os().collect()) {
+    let args = match vsc_cli::translate(std::env::args_os().collect()).and_then(vsc_config::expand)
+    {
         Ok(args) => args,
         Err(error) => {
             eprintln!("zkrsync: error: {}", chain_one_line(&error));
