@@ -3,7 +3,7 @@
 //! `zkrs.conf` (daemon mode, credentials, depth), copy a tree; pidfiles and logs go where
 //! vsc-zk puts them; a second daemon on a pidfile in use refuses to start.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
