@@ -23,6 +23,20 @@ const DEST: &[&str] = &["dest"];
 
 const KEYS: &[Key] = &[
     Key {
+        name: "debug",
+        option: "--verbose",
+        flag: true,
+        list: false,
+        commands: AGENTS,
+    },
+    Key {
+        name: "excl_usr",
+        option: "--exclude-owner",
+        flag: false,
+        list: false,
+        commands: SOURCE,
+    },
+    Key {
         name: "daemon",
         option: "--daemon",
         flag: true,
@@ -158,7 +172,17 @@ const KEYS: &[Key] = &[
 ];
 
 /// Keys of zkrs.conf that zkrsync reads elsewhere or does not need.
-const IGNORED: &[&str] = &["user", "passwd", "rsyncpath", "path"];
+/// Keys read elsewhere (`user`/`passwd` become `--auth`) or without effect here: vsc-zk's
+/// log rotation (`max_bytes`, `backup_count`) and `verifypath` (sources always check).
+const IGNORED: &[&str] = &[
+    "user",
+    "passwd",
+    "rsyncpath",
+    "path",
+    "max_bytes",
+    "backup_count",
+    "verifypath",
+];
 
 fn truthy(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
