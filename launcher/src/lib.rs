@@ -2,6 +2,7 @@
 //! core's state machines on tokio, zookeeper-client and rsync.
 
 pub mod agent_output;
+pub mod check_cmd;
 pub mod child_death;
 pub mod daemon_mode;
 pub mod dest_cmd;

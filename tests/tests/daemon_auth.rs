@@ -118,3 +118,89 @@ fn the_daemon_refuses_anyone_without_the_secret_and_the_secret_shows_nowhere() {
     assert!(logs.contains("running \"rsync\""), "verbose logs: {logs}");
     assert!(!logs.contains(secret), "the secret is in a log");
 }
+
+#[test]
+fn check_reaches_and_logs_in_to_every_destination_and_names_what_fails() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("dst");
+    std::fs::create_dir(&dst).unwrap();
+    let mut c = Cluster::new(zk.connect(), "checked");
+    c.dest("d1", &dst, "127.0.0.1");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Once d1 is registered, two more records: a daemon that is not there, and d1 with a
+    // wrong secret.
+    runtime.block_on(async {
+        let client = zk::Client::connect(zk.connect()).await.unwrap();
+        let dests = "/zkrsync/checked/dests";
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let real = loop {
+            match client.get_data(&format!("{dests}/d1")).await {
+                Ok((data, _)) => break String::from_utf8(data).unwrap(),
+                Err(_) => {
+                    assert!(std::time::Instant::now() < deadline, "d1 did not register");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let port_line = real.lines().find(|l| l.starts_with("port=")).unwrap();
+        let secret_line = real
+            .lines()
+            .find(|l| l.starts_with("auth_secret="))
+            .unwrap();
+        let ghost = real.replace(port_line, &format!("port={closed}"));
+        let wrong = real.replace(secret_line, "auth_secret=not-the-secret");
+        let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        client
+            .create(&format!("{dests}/ghost"), ghost.as_bytes(), &open)
+            .await
+            .unwrap();
+        client
+            .create(&format!("{dests}/wrong"), wrong.as_bytes(), &open)
+            .await
+            .unwrap();
+    });
+    let out = zkrsync_tests::zkrsync([
+        "check",
+        "--zk",
+        zk.connect(),
+        "--session",
+        "checked",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = |id: &str| {
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["dest"] == id)
+            .map(|v| v["result"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {id} in {table}"))
+    };
+    assert_eq!(result("d1"), "ok", "{table}");
+    assert_eq!(result("ghost"), "unreachable", "{table}");
+    assert_eq!(result("wrong"), "login refused", "{table}");
+    // And in words, nothing copied.
+    let out = zkrsync_tests::zkrsync(["check", "--zk", zk.connect(), "--session", "checked"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 of 3 destinations work"), "{text}");
+    assert_eq!(std::fs::read_dir(&dst).unwrap().count(), 0);
+    let none = zkrsync_tests::zkrsync(["check", "--zk", zk.connect(), "--session", "nothing-here"]);
+    assert_eq!(none.status.code(), Some(14));
+    c.kill_all();
+}

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use zkrsync_launcher::{
-    dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd, vsc_cli, vsc_config,
+    check_cmd, dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd, vsc_cli, vsc_config,
 };
 
 #[derive(Debug, Parser)]
@@ -25,6 +25,8 @@ enum Command {
     Status(status_cmd::StatusArgs),
     /// End a session on purpose: every client stops, its znodes are deleted.
     Abort(status_cmd::AbortArgs),
+    /// From this host, reach and log in to every destination of a session (nothing copied).
+    Check(check_cmd::CheckArgs),
 }
 
 fn main() {
@@ -43,6 +45,7 @@ fn main() {
         Command::Dest(args) => dest_cmd::run(args),
         Command::Status(args) => status_cmd::status(args),
         Command::Abort(args) => status_cmd::abort(args),
+        Command::Check(args) => check_cmd::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),
