@@ -86,6 +86,10 @@ pub struct LaunchArgs {
     /// zkrsync's path on the remote hosts (default: the same path as here).
     #[arg(long, value_name = "PATH")]
     pub remote_binary: Option<String>,
+    /// The session's credentials (a file with USER:PASS) for every agent: a path each host
+    /// can read, e.g. on a shared file system. The session is then locked to them.
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
     /// Options for every source (session parameters such as --depth, --delete).
     #[arg(last = true, allow_hyphen_values = true)]
     pub agent_args: Vec<OsString>,
@@ -146,6 +150,20 @@ fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
             bail!(
                 "{what} {} is relative, which means another place on every host: give an absolute path",
                 path.display()
+            );
+        }
+    }
+    if let Some(file) = &args.auth_file {
+        if local(|_| true) && !file.is_file() {
+            bail!(
+                "--auth-file {} is not a file: give a file holding USER:PASS",
+                file.display()
+            );
+        }
+        if !file.is_absolute() && slots.iter().any(|s| !hosts[s.host].is_local()) {
+            bail!(
+                "--auth-file {} is relative, which means another place on every host: give an absolute path",
+                file.display()
             );
         }
     }
@@ -382,6 +400,9 @@ impl Run<'_> {
             "--path".into(),
             path.into(),
         ];
+        if let Some(file) = &self.args.auth_file {
+            words.extend(["--auth-file".into(), file.into()]);
+        }
         if slot.kind == Kind::Dest {
             // Sources reach a destination at the address the launcher reached its host.
             let advertise = if host.is_local() {

@@ -380,7 +380,11 @@ fn a_session_with_credentials_refuses_clients_without_them() {
         let w = c.source("w", &src, &[&["--depth", "2"][..], auth].concat());
         assert_eq!(c.wait(w, LIMIT).code(), Some(2), "{}", c.all_logs());
         let log = c.agents[w].log_text();
-        assert!(log.contains("not authorized"), "{log}");
+        assert!(
+            log.contains("session locked: ZooKeeper refused access")
+                && log.contains("not authorized"),
+            "{log}"
+        );
         assert_eq!(log.lines().count(), 1, "one line: {log}");
     }
     // Another user's session next to it works: the base path is shared.

@@ -176,3 +176,32 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn auth_file_locks_the_session_of_every_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 30, 4, 13);
+    fs::create_dir(&dst).unwrap();
+    let hosts = tmp.path().join("hosts.txt");
+    fs::write(&hosts, "localhost slots=5\n").unwrap();
+    let auth = tmp.path().join("auth");
+    fs::write(&auth, "alice:s3cret\n").unwrap();
+    let out = launch(
+        &hosts,
+        &src,
+        &dst,
+        &["--auth-file", auth.to_str().unwrap(), "--", "--depth", "2"],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Destinations and sources alike got the credentials: a destination without them
+    // could not join the locked session, and nothing says the session is open.
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("open ACLs"), "{all}");
+    assert!(all.contains("dest] ") && all.contains(" registered at "), "{all}");
+    assert_eq!(differences(&src, &dst), "");
+}

@@ -246,7 +246,7 @@ impl Dest {
                 };
                 self.exit(
                     exit_code::CONFIG,
-                    Some(format!("ZooKeeper refused access to {path} (not authorized): give the session's credentials with --auth")),
+                    Some(format!("session {}: ZooKeeper refused access to {path} (not authorized: it is locked to other credentials, or yours are wrong): give the session's credentials with --auth", self.cfg.layout.session())),
                 );
             }
             (_, Err(ZkError::SessionExpired)) => self

@@ -501,7 +501,8 @@ impl Source {
             Err(ZkError::NoAuth) => {
                 let path = op_path(&op);
                 return self.fail_config(format!(
-                    "ZooKeeper refused access to {path} (not authorized): give the session's credentials with --auth, or use another --session"
+                    "session {}: ZooKeeper refused access to {path} (not authorized: it is locked to other credentials, or yours are wrong): give the session's credentials with --auth, or use another --session",
+                    self.cfg.layout.session()
                 ));
             }
             Err(ZkError::SessionExpired) => {
