@@ -11,11 +11,13 @@ use tokio::sync::watch;
 pub struct Printer {
     label: String,
     own_stdout: bool,
-    joined: Option<Arc<watch::Sender<bool>>>,
+    joined: Option<(Arc<watch::Sender<bool>>, &'static [&'static str])>,
 }
 
 /// How a source says it has joined its session's election (core/src/protocol/source.rs).
-const JOINED: [&str; 2] = [" is the master of session ", " joined session "];
+pub const JOINED: &[&str] = &[" is the master of session ", " joined session "];
+/// How a destination says it takes work (core/src/protocol/dest.rs).
+pub const REGISTERED: &[&str] = &[" registered at rsync://"];
 
 impl Printer {
     /// Lines of the agent `label` (`host rank role`); `own_stdout` shows its standard output
@@ -28,11 +30,15 @@ impl Printer {
         }
     }
 
-    /// Also tells `joined` when the source has joined the election; when every copy of the
-    /// printer is gone (its output ended) without that, the sender is dropped, which the
-    /// receiver also sees.
-    pub fn telling(mut self, joined: watch::Sender<bool>) -> Printer {
-        self.joined = Some(Arc::new(joined));
+    /// Also tells `joined` when the agent says one of `signs` on its error output (it has
+    /// joined the election, or registered); when every copy of the printer is gone (its
+    /// output ended) without that, the sender is dropped, which the receiver also sees.
+    pub fn telling(
+        mut self,
+        joined: watch::Sender<bool>,
+        signs: &'static [&'static str],
+    ) -> Printer {
+        self.joined = Some((Arc::new(joined), signs));
         self
     }
 
@@ -45,8 +51,8 @@ impl Printer {
     pub fn line(&self, line: &[u8], err: bool) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
-        if let Some(joined) = &self.joined {
-            if err && JOINED.iter().any(|j| text.contains(j)) {
+        if let Some((joined, signs)) = &self.joined {
+            if err && signs.iter().any(|j| text.contains(j)) {
                 joined.send_replace(true);
             }
         }

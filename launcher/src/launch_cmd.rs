@@ -90,6 +90,10 @@ pub struct LaunchArgs {
     /// can read, e.g. on a shared file system. The session is then locked to them.
     #[arg(long, value_name = "FILE")]
     pub auth_file: Option<PathBuf>,
+    /// Check instead of copying: start the destinations, run `zkrsync check` once on every
+    /// source host (can it reach and log in to every destination?), then stop them.
+    #[arg(long)]
+    pub check: bool,
     /// Options for every source (session parameters such as --depth, --delete).
     #[arg(last = true, allow_hyphen_values = true)]
     pub agent_args: Vec<OsString>,
@@ -423,133 +427,242 @@ impl Run<'_> {
         words
     }
 
+    /// Starts one agent (`words` after the binary) on `host`; returns its index.
+    fn start(
+        &self,
+        running: &mut Running,
+        host: &Host,
+        label: String,
+        printer: Printer,
+        words: Vec<OsString>,
+    ) -> anyhow::Result<usize> {
+        let i = running.labels.len();
+        running.labels.push(label);
+        let agent = words.first().is_some_and(|w| w == "source" || w == "dest");
+        if host.is_local() {
+            let mut cmd = Command::new(&self.plan.bin);
+            cmd.args(&words)
+                .env("ZKRSYNC_LAUNCH_ID", self.session)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            die_with_parent(&mut cmd);
+            let mut child = cmd
+                .spawn()
+                .with_context(|| format!("cannot start {}", self.plan.bin.display()))?;
+            if let Some(out) = child.stdout.take() {
+                running
+                    .printers
+                    .push(tokio::spawn(print_lines(printer.clone(), out, false)));
+            }
+            if let Some(err) = child.stderr.take() {
+                running
+                    .printers
+                    .push(tokio::spawn(print_lines(printer, err, true)));
+            }
+            running
+                .controls
+                .push(Control::Local(child.id().unwrap_or(0) as i32));
+            running.ends.push(Box::pin(async move {
+                let end = match child.wait().await {
+                    Ok(status) => match status.code() {
+                        Some(c) => Ended::Code(c),
+                        None => Ended::Signal(format!("{status}")),
+                    },
+                    Err(e) => Ended::Lost(e.to_string()),
+                };
+                (i, end)
+            }));
+        } else {
+            let command = format!(
+                "exec env ZKRSYNC_LAUNCH_ID={} {}{}",
+                crate::remote_command::quote(self.session),
+                command_line(
+                    std::iter::once(OsString::from(&self.plan.remote_binary)).chain(words)
+                )
+                .map_err(anyhow::Error::msg)?,
+                // Agents take their orders on standard input (see stdin_lifeline.rs).
+                if agent { " --watch-stdin" } else { "" }
+            );
+            let agent =
+                RemoteAgent::start(self.ssh.clone(), target(self.args, host), command, printer)?;
+            running.controls.push(Control::Remote(agent.control));
+            let ended = agent.ended;
+            running.ends.push(Box::pin(async move {
+                let end = ended
+                    .await
+                    .unwrap_or_else(|_| Ended::Lost("its thread ended".into()));
+                (i, end)
+            }));
+        }
+        Ok(i)
+    }
+
+    /// Starts the agent of `slot`; `signs` makes it tell the receiver when it says one.
+    fn start_slot(
+        &self,
+        running: &mut Running,
+        slot: &Slot,
+        signs: Option<&'static [&'static str]>,
+    ) -> anyhow::Result<Option<watch::Receiver<bool>>> {
+        let host = &self.plan.hosts[slot.host];
+        let label = format!("{} {} {}", host.name, slot.rank, role_name(slot.kind));
+        let mut printer = Printer::new(label.clone(), slot.kind != Kind::Dest);
+        let mut told = None;
+        if let Some(signs) = signs {
+            let (tx, rx) = watch::channel(false);
+            printer = printer.telling(tx, signs);
+            told = Some(rx);
+        }
+        let words = self.agent_args(slot, host);
+        self.start(running, host, label, printer, words)?;
+        Ok(told)
+    }
+
     async fn agents(&self) -> anyhow::Result<i32> {
-        let mut controls = Vec::new();
-        let mut labels = Vec::new();
-        let mut ends: FuturesUnordered<EndFuture> = FuturesUnordered::new();
-        let mut printers = Vec::new();
-        let mut interrupts = 0;
+        let mut running = Running::default();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        // Destinations first, then the master, then the workers: every source finds
-        // destinations at once, and the first source is the master.
-        let order = self
+        let dests: Vec<&Slot> = self
             .plan
             .slots
             .iter()
             .filter(|s| s.kind == Kind::Dest)
-            .chain(self.plan.slots.iter().filter(|s| s.kind != Kind::Dest));
-        for slot in order {
-            let host = &self.plan.hosts[slot.host];
-            let label = format!("{} {} {}", host.name, slot.rank, role_name(slot.kind));
-            let mut printer = Printer::new(label.clone(), slot.kind != Kind::Dest);
-            let mut joined = None;
-            if slot.kind == Kind::Master {
-                let (tx, rx) = watch::channel(false);
-                printer = printer.telling(tx);
-                joined = Some(rx);
-            }
-            let words = self.agent_args(slot, host);
-            let i = labels.len();
-            labels.push(label);
-            if host.is_local() {
-                let mut cmd = Command::new(&self.plan.bin);
-                cmd.args(&words)
-                    .env("ZKRSYNC_LAUNCH_ID", self.session)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                die_with_parent(&mut cmd);
-                let mut child = cmd
-                    .spawn()
-                    .with_context(|| format!("cannot start {}", self.plan.bin.display()))?;
-                if let Some(out) = child.stdout.take() {
-                    printers.push(tokio::spawn(print_lines(printer.clone(), out, false)));
+            .collect();
+        let sources: Vec<&Slot> = self
+            .plan
+            .slots
+            .iter()
+            .filter(|s| s.kind != Kind::Dest)
+            .collect();
+        // Destinations first, then the master, then the workers: every source finds
+        // destinations at once, and the first source is the master.
+        let mut registered = Vec::new();
+        for slot in &dests {
+            let signs = self.args.check.then_some(crate::agent_output::REGISTERED);
+            registered.extend(self.start_slot(&mut running, slot, signs)?);
+        }
+        if self.args.check {
+            // Every destination in (or gone), then `zkrsync check` once on each source host.
+            for mut r in registered {
+                if !running.wait_for(&mut r, &mut term).await {
+                    return Ok(running.finish(&mut term, None).await);
                 }
-                if let Some(err) = child.stderr.take() {
-                    printers.push(tokio::spawn(print_lines(printer, err, true)));
-                }
-                controls.push(Control::Local(child.id().unwrap_or(0) as i32));
-                ends.push(Box::pin(async move {
-                    let end = match child.wait().await {
-                        Ok(status) => match status.code() {
-                            Some(c) => Ended::Code(c),
-                            None => Ended::Signal(format!("{status}")),
-                        },
-                        Err(e) => Ended::Lost(e.to_string()),
-                    };
-                    (i, end)
-                }));
-            } else {
-                let command = format!(
-                    "exec env ZKRSYNC_LAUNCH_ID={} {} --watch-stdin",
-                    crate::remote_command::quote(self.session),
-                    command_line(
-                        std::iter::once(OsString::from(&self.plan.remote_binary)).chain(words)
-                    )
-                    .map_err(anyhow::Error::msg)?
-                );
-                let agent = RemoteAgent::start(
-                    self.ssh.clone(),
-                    target(self.args, host),
-                    command,
-                    printer,
-                )?;
-                controls.push(Control::Remote(agent.control));
-                let ended = agent.ended;
-                ends.push(Box::pin(async move {
-                    let end = ended
-                        .await
-                        .unwrap_or_else(|_| Ended::Lost("its thread ended".into()));
-                    (i, end)
-                }));
             }
-            if let Some(mut joined) = joined {
+            let mut checked = Vec::new();
+            let mut checks = Vec::new();
+            for slot in &sources {
+                if checked.contains(&slot.host) {
+                    continue;
+                }
+                checked.push(slot.host);
+                let host = &self.plan.hosts[slot.host];
+                let mut words: Vec<OsString> = vec![
+                    "check".into(),
+                    "--zk".into(),
+                    self.zk.into(),
+                    "--session".into(),
+                    self.session.into(),
+                ];
+                if let Some(file) = &self.args.auth_file {
+                    words.extend(["--auth-file".into(), file.into()]);
+                }
+                let label = format!("{} check", host.name);
+                let printer = Printer::new(label.clone(), false);
+                checks.push(self.start(&mut running, host, label, printer, words)?);
+            }
+            return Ok(running.finish(&mut term, Some(checks)).await);
+        }
+        for (n, slot) in sources.iter().enumerate() {
+            let signs = (n == 0).then_some(crate::agent_output::JOINED);
+            if let Some(mut joined) = self.start_slot(&mut running, slot, signs)? {
                 // The master is the first source in the election: the workers start once
                 // it is in (or gone), so the master runs where the host file put it.
-                tokio::select! {
-                    _ = joined.wait_for(|j| *j) => {}
-                    _ = tokio::signal::ctrl_c() => interrupts += 1,
-                    _ = term.recv() => interrupts += 1,
-                }
-                if interrupts > 0 {
-                    eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
-                    controls.iter().for_each(Control::stop);
+                if !running.wait_for(&mut joined, &mut term).await {
                     break;
                 }
             }
         }
-        let mut results: Vec<Option<Ended>> = vec![None; labels.len()];
-        while !ends.is_empty() {
+        Ok(running.finish(&mut term, None).await)
+    }
+}
+
+/// The agents started, and how each ends.
+#[derive(Default)]
+struct Running {
+    controls: Vec<Control>,
+    labels: Vec<String>,
+    ends: FuturesUnordered<EndFuture>,
+    printers: Vec<tokio::task::JoinHandle<()>>,
+    interrupts: usize,
+}
+
+impl Running {
+    /// Waits until `told` is told (or its agent's output ended); false when interrupted
+    /// meanwhile (every agent is then stopped).
+    async fn wait_for(
+        &mut self,
+        told: &mut watch::Receiver<bool>,
+        term: &mut tokio::signal::unix::Signal,
+    ) -> bool {
+        tokio::select! {
+            _ = told.wait_for(|j| *j) => return true,
+            _ = tokio::signal::ctrl_c() => self.interrupts += 1,
+            _ = term.recv() => self.interrupts += 1,
+        }
+        eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
+        self.controls.iter().for_each(Control::stop);
+        false
+    }
+
+    /// Waits for every agent, passing Ctrl-C and SIGTERM on; returns the worst exit code.
+    /// With `only`, those agents' codes count and the others are stopped once they have
+    /// ended (a check run: the destinations only serve the checks).
+    async fn finish(
+        &mut self,
+        term: &mut tokio::signal::unix::Signal,
+        only: Option<Vec<usize>>,
+    ) -> i32 {
+        let mut results: Vec<Option<Ended>> = vec![None; self.labels.len()];
+        let mut stopped_rest = false;
+        while !self.ends.is_empty() {
             tokio::select! {
-                Some((i, end)) = ends.next() => {
+                Some((i, end)) = self.ends.next() => {
                     results[i] = Some(end);
+                    if let Some(only) = &only {
+                        if !stopped_rest && only.iter().all(|k| results[*k].is_some()) {
+                            stopped_rest = true;
+                            self.controls.iter().for_each(Control::stop);
+                        }
+                    }
                     continue;
                 }
-                _ = tokio::signal::ctrl_c() => interrupts += 1,
-                _ = term.recv() => interrupts += 1,
+                _ = tokio::signal::ctrl_c() => self.interrupts += 1,
+                _ = term.recv() => self.interrupts += 1,
             }
-            match interrupts {
+            match self.interrupts {
                 // The session stays and can be resumed.
                 1 => {
                     eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
-                    controls.iter().for_each(Control::stop);
+                    self.controls.iter().for_each(Control::stop);
                 }
                 2 => {
                     eprintln!(
                         "zkrsync-launch: killing every agent (again to leave without waiting)"
                     );
-                    controls.iter().for_each(Control::kill);
+                    self.controls.iter().for_each(Control::kill);
                 }
                 _ => break,
             }
         }
-        for p in printers {
+        for p in self.printers.drain(..) {
             let _ = p.await;
         }
         let mut worst = exit_code::OK;
-        for (label, end) in labels.iter().zip(results) {
+        for (i, (label, end)) in self.labels.iter().zip(results).enumerate() {
+            let counts = only.as_ref().is_none_or(|o| o.contains(&i));
             let code = match end {
-                Some(Ended::Code(c)) => c,
+                Some(Ended::Code(c)) if counts || (c != exit_code::OK && c != INTERRUPTED) => c,
+                Some(Ended::Code(_)) => exit_code::OK,
                 Some(Ended::Signal(s)) => {
                     eprintln!("zkrsync-launch: [{label}] died by signal {s}, without an exit code");
                     HOST_FAILED
@@ -565,9 +678,12 @@ impl Run<'_> {
             };
             worst = worst.max(code);
         }
-        Ok(worst)
+        worst
     }
 }
+
+/// An agent's exit code when it was interrupted.
+const INTERRUPTED: i32 = zkrsync_core::protocol::exit_code::INTERRUPTED;
 
 async fn print_lines(printer: Printer, from: impl tokio::io::AsyncRead + Unpin, err: bool) {
     let mut lines = BufReader::new(from).split(b'\n');

@@ -202,6 +202,9 @@ fn auth_file_locks_the_session_of_every_agent() {
     // could not join the locked session, and nothing says the session is open.
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(!all.contains("open ACLs"), "{all}");
-    assert!(all.contains("dest] ") && all.contains(" registered at "), "{all}");
+    assert!(
+        all.contains("dest] ") && all.contains(" registered at "),
+        "{all}"
+    );
     assert_eq!(differences(&src, &dst), "");
 }

@@ -435,3 +435,33 @@ fn killing_the_launcher_mid_run_leaves_no_process_behind() {
     }
     assert!(left.is_empty(), "left behind: {left:#?}\n{log}");
 }
+
+#[test]
+fn check_runs_on_every_source_host_and_copies_nothing() {
+    let ssh = SshHosts::start();
+    let t = trees(20);
+    let hosts = t.hosts(&format!(
+        "{}{}{}",
+        ssh.line("127.0.0.2", "slots=2 role=source"),
+        ssh.line("127.0.0.4", "slots=1 role=source"),
+        ssh.line("127.0.0.3", "slots=2 role=dest"),
+    ));
+    let out = launch(&ssh, &hosts, &t.src, &t.dst, &["--check"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for host in ["127.0.0.2", "127.0.0.4"] {
+        assert!(
+            all.lines().any(
+                |l| l.starts_with(&format!("[{host} check] session launch-"))
+                    && l.ends_with("2 of 2 destinations work")
+            ),
+            "{host} checked both destinations:\n{all}"
+        );
+    }
+    assert_eq!(
+        all.matches(" check] session ").count(),
+        2,
+        "once per source host: {all}"
+    );
+    assert!(t.dst_is_empty(), "nothing copied");
+}
