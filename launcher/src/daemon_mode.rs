@@ -45,6 +45,23 @@ pub fn make_parent(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Set in a detached daemon, whose standard error is /dev/null.
+static DETACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process is a detached daemon (its errors belong in its log).
+pub fn detached() -> bool {
+    DETACHED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Says how an agent ended: on standard error, or in the log of a detached daemon.
+pub fn say_end(message: &str) {
+    if detached() {
+        tracing::info!("{message}");
+    } else {
+        eprintln!("zkrsync: {message}");
+    }
+}
+
 /// A written pidfile, removed when dropped (a clean exit).
 pub struct PidFile {
     path: PathBuf,
@@ -144,6 +161,7 @@ pub fn detach(pidfile: &Path, what: &str, log: Option<&Path>) -> anyhow::Result<
             let _ = write.write_all(b"ok");
             drop(write);
             to_dev_null()?;
+            DETACHED.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(pid_file)
         }
     }

@@ -331,7 +331,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             if exit.code == exit_code::CONFIG {
                 return Err(anyhow::anyhow!("{message}"));
             }
-            eprintln!("zkrsync: {message}");
+            crate::daemon_mode::say_end(message);
         }
         Ok(exit.code)
     })

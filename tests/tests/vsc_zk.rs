@@ -194,4 +194,6 @@ fn a_second_daemon_on_a_pidfile_in_use_refuses_to_start() {
     }
     assert!(wait_exit(first.pid, Duration::from_secs(30)));
     assert!(!written.exists());
+    let log = std::fs::read_to_string(&first.log).unwrap();
+    assert!(log.contains("interrupted"), "how it ended is in its log: {log}");
 }

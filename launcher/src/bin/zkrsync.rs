@@ -50,6 +50,10 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(error) => {
+            if zkrsync_launcher::daemon_mode::detached() {
+                // Standard error is /dev/null: the log is where a daemon's end is read.
+                tracing::error!("{}", chain_one_line(&error));
+            }
             eprintln!("zkrsync: error: {}", chain_one_line(&error));
             std::process::exit(exit_code::CONFIG);
         }
