@@ -13,6 +13,22 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
 
+/// How an agent runs: in the foreground (the default), detached, or under zkrsync-launch.
+#[derive(Debug, clap::Args)]
+pub struct RunMode {
+    /// Detach and run in the background, writing --pidfile (vsc-zk's --daemon).
+    #[arg(long)]
+    pub daemon: bool,
+
+    /// The pidfile of --daemon; `%(session)s`, `%(rstype)s` and `%(pid)s` are filled in.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_PIDFILE)]
+    pub pidfile: PathBuf,
+
+    /// Take stop orders on standard input and stop when it closes (zkrsync-launch over SSH).
+    #[arg(long, hide = true)]
+    pub watch_stdin: bool,
+}
+
 /// vsc-zk's default pidfile.
 pub const DEFAULT_PIDFILE: &str = "/tmp/zkrsync/%(session)s-%(rstype)s-%(pid)s.pid";
 /// vsc-zk's default log file.

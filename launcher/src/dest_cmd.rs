@@ -59,17 +59,8 @@ pub struct DestArgs {
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
 
-    /// Detach and run in the background, writing --pidfile (vsc-zk's --daemon).
-    #[arg(long)]
-    pub daemon: bool,
-
-    /// The pidfile of --daemon; `%(session)s`, `%(rstype)s` and `%(pid)s` are filled in.
-    #[arg(long, value_name = "FILE", default_value = crate::daemon_mode::DEFAULT_PIDFILE)]
-    pub pidfile: PathBuf,
-
-    /// Take stop orders on standard input and stop when it closes (zkrsync-launch over SSH).
-    #[arg(long, hide = true)]
-    pub watch_stdin: bool,
+    #[command(flatten)]
+    pub run_mode: crate::daemon_mode::RunMode,
 }
 
 struct DestHooks {
@@ -160,8 +151,8 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
     let (log_file, _pidfile) = crate::daemon_mode::prepare(
         layout.session(),
         "dest",
-        args.daemon,
-        &args.pidfile,
+        args.run_mode.daemon,
+        &args.run_mode.pidfile,
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
@@ -206,7 +197,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             session_timeout: args.zk.timeout()?,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        if args.watch_stdin {
+        if args.run_mode.watch_stdin {
             crate::stdin_lifeline::watch(tx.clone());
         }
         let died = Arc::new(AtomicBool::new(false));

@@ -91,17 +91,8 @@ pub struct SourceArgs {
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
 
-    /// Detach and run in the background, writing --pidfile (vsc-zk's --daemon).
-    #[arg(long)]
-    pub daemon: bool,
-
-    /// The pidfile of --daemon; `%(session)s`, `%(rstype)s` and `%(pid)s` are filled in.
-    #[arg(long, value_name = "FILE", default_value = crate::daemon_mode::DEFAULT_PIDFILE)]
-    pub pidfile: PathBuf,
-
-    /// Take stop orders on standard input and stop when it closes (zkrsync-launch over SSH).
-    #[arg(long, hide = true)]
-    pub watch_stdin: bool,
+    #[command(flatten)]
+    pub run_mode: crate::daemon_mode::RunMode,
 
     /// Progress reports as lines on standard output (zkrsync-launch shows them as its own).
     #[arg(long, hide = true)]
@@ -276,8 +267,8 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
     let (log_file, _pidfile) = daemon_mode::prepare(
         args.zk.layout()?.session(),
         "source",
-        args.daemon,
-        &args.pidfile,
+        args.run_mode.daemon,
+        &args.run_mode.pidfile,
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
@@ -317,9 +308,9 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             started: Instant::now(),
             summary_failed: None,
             progress_stdout: args.progress_stdout,
-            daemon: args.daemon,
+            daemon: args.run_mode.daemon,
         };
-        if args.watch_stdin {
+        if args.run_mode.watch_stdin {
             crate::stdin_lifeline::watch(tx.clone());
         }
         let mut machine = Source::new(cfg);

@@ -65,3 +65,34 @@ pub fn records(bytes: &[u8], sep: u8) -> Vec<Vec<u8>> {
 pub fn under(root: &Path, rel: &[u8]) -> PathBuf {
     root.join(OsStr::from_bytes(rel))
 }
+
+/// The `zkrsync-launch` binary of this workspace (built with `cargo build --workspace --bins`).
+pub fn launch_bin() -> PathBuf {
+    let bin = zkrsync_bin().with_file_name("zkrsync-launch");
+    assert!(
+        bin.exists(),
+        "build the binaries first: cargo build --workspace --bins"
+    );
+    bin
+}
+
+/// Waits until process `pid` (not necessarily our child) has exited, told by its pidfd, at
+/// most until `deadline`; true when it has.
+pub fn wait_exit(pid: i32, deadline: std::time::Instant) -> bool {
+    // SAFETY: pidfd_open and poll on a descriptor we own, closed below.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+        if fd < 0 {
+            return true; // gone already
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ready = libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32);
+        libc::close(fd);
+        ready == 1
+    }
+}

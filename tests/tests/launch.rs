@@ -2,21 +2,12 @@
 //! private one), real agents, real rsync.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use zkrsync_tests::cluster::differences;
+use zkrsync_tests::launch_bin;
 use zkrsync_tests::tree::generate;
-use zkrsync_tests::zkrsync_bin;
-
-fn launch_bin() -> PathBuf {
-    let bin = zkrsync_bin().with_file_name("zkrsync-launch");
-    assert!(
-        bin.exists(),
-        "build the binaries first: cargo build --workspace --bins"
-    );
-    bin
-}
 
 fn launch(hosts: &Path, src: &Path, dst: &Path, extra: &[&str]) -> Output {
     Command::new(launch_bin())

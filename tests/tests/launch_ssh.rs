@@ -12,16 +12,7 @@ use zkrsync_tests::cluster::differences;
 use zkrsync_tests::sshd::SshHosts;
 use zkrsync_tests::tree::generate;
 use zkrsync_tests::zk::ZkServer;
-use zkrsync_tests::{zkrsync, zkrsync_bin};
-
-fn launch_bin() -> PathBuf {
-    let bin = zkrsync_bin().with_file_name("zkrsync-launch");
-    assert!(
-        bin.exists(),
-        "build the binaries first: cargo build --workspace --bins"
-    );
-    bin
-}
+use zkrsync_tests::{launch_bin, wait_exit, zkrsync, zkrsync_bin};
 
 /// The launcher with the hosts' key and known_hosts (unless `extra` gives its own).
 fn command(ssh: &SshHosts, hosts: &Path, src: &Path, dst: &Path, extra: &[&str]) -> Command {
@@ -342,25 +333,6 @@ fn marked(session: &str) -> Vec<(i32, String)> {
         }
     }
     found
-}
-
-/// Waits until process `pid` has exited (told by its pidfd), at most until `deadline`.
-fn wait_exit(pid: i32, deadline: Instant) {
-    // SAFETY: pidfd_open and poll on a descriptor we own, closed below.
-    unsafe {
-        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
-        if fd < 0 {
-            return; // gone already
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        libc::poll(&mut pfd, 1, left.as_millis() as i32);
-        libc::close(fd);
-    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use zkrsync_tests::cluster::differences;
 use zkrsync_tests::tree::generate;
 use zkrsync_tests::zk::ZkServer;
-use zkrsync_tests::zkrsync_bin;
+use zkrsync_tests::{wait_exit, zkrsync_bin};
 
 /// Runs zkrsync with the destination's address given the way a site script can
 /// (ZKRSYNC_ADVERTISE), so the command line stays vsc-zk's own.
@@ -49,27 +49,6 @@ fn started(out: &Output) -> Started {
         })
     };
     parse().unwrap_or_else(|| panic!("no daemon in {text:?}"))
-}
-
-/// Waits until process `pid` (not our child) has exited, told by its pidfd.
-fn wait_exit(pid: i32, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    // SAFETY: pidfd_open and poll on a descriptor we own, closed below.
-    unsafe {
-        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
-        if fd < 0 {
-            return true;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ready = libc::poll(&mut pfd, 1, left.as_millis() as i32);
-        libc::close(fd);
-        ready == 1
-    }
 }
 
 #[test]
@@ -115,7 +94,7 @@ fn the_readme_command_lines_of_vsc_zk_copy_a_tree_as_daemons() {
     }
     for d in &daemons {
         assert!(
-            wait_exit(d.pid, Duration::from_secs(120)),
+            wait_exit(d.pid, Instant::now() + Duration::from_secs(120)),
             "daemon {} still runs",
             d.pid
         );
@@ -192,8 +171,14 @@ fn a_second_daemon_on_a_pidfile_in_use_refuses_to_start() {
     unsafe {
         libc::kill(first.pid, libc::SIGTERM);
     }
-    assert!(wait_exit(first.pid, Duration::from_secs(30)));
+    assert!(wait_exit(
+        first.pid,
+        Instant::now() + Duration::from_secs(30)
+    ));
     assert!(!written.exists());
     let log = std::fs::read_to_string(&first.log).unwrap();
-    assert!(log.contains("interrupted"), "how it ended is in its log: {log}");
+    assert!(
+        log.contains("interrupted"),
+        "how it ended is in its log: {log}"
+    );
 }
