@@ -353,7 +353,7 @@ type EndFuture = Pin<Box<dyn Future<Output = (usize, Ended)> + Send>>;
 
 /// Orders to a running agent.
 enum Control {
-    Local(i32),
+    Local(Option<i32>),
     Remote(remote_agent::Control),
 }
 
@@ -361,9 +361,10 @@ impl Control {
     fn stop(&self) {
         match self {
             // SAFETY: kill(2) on our own child's pid.
-            Control::Local(pid) => unsafe {
+            Control::Local(Some(pid)) => unsafe {
                 libc::kill(*pid, libc::SIGTERM);
             },
+            Control::Local(None) => {}
             Control::Remote(c) => c.stop(),
         }
     }
@@ -371,9 +372,10 @@ impl Control {
     fn kill(&self) {
         match self {
             // SAFETY: kill(2) on our own child's pid.
-            Control::Local(pid) => unsafe {
+            Control::Local(Some(pid)) => unsafe {
                 libc::kill(*pid, libc::SIGKILL);
             },
+            Control::Local(None) => {}
             Control::Remote(c) => c.kill(),
         }
     }
@@ -462,7 +464,7 @@ impl Run<'_> {
             }
             running
                 .controls
-                .push(Control::Local(child.id().unwrap_or(0) as i32));
+                .push(Control::Local(child.id().map(|p| p as i32)));
             running.ends.push(Box::pin(async move {
                 let end = match child.wait().await {
                     Ok(status) => match status.code() {
@@ -474,15 +476,19 @@ impl Run<'_> {
                 (i, end)
             }));
         } else {
+            let mut words = words;
+            if agent {
+                // Agents take their orders on standard input (see stdin_lifeline.rs); right
+                // after the role, so no user option can take it as its value.
+                words.insert(1, "--watch-stdin".into());
+            }
             let command = format!(
-                "exec env ZKRSYNC_LAUNCH_ID={} {}{}",
+                "exec env ZKRSYNC_LAUNCH_ID={} {}",
                 crate::remote_command::quote(self.session),
                 command_line(
                     std::iter::once(OsString::from(&self.plan.remote_binary)).chain(words)
                 )
                 .map_err(anyhow::Error::msg)?,
-                // Agents take their orders on standard input (see stdin_lifeline.rs).
-                if agent { " --watch-stdin" } else { "" }
             );
             let agent =
                 RemoteAgent::start(self.ssh.clone(), target(self.args, host), command, printer)?;
@@ -628,6 +634,10 @@ impl Running {
             tokio::select! {
                 Some((i, end)) = self.ends.next() => {
                     results[i] = Some(end);
+                    // Ended and reaped: its pid may be another process's now.
+                    if let Control::Local(pid) = &mut self.controls[i] {
+                        *pid = None;
+                    }
                     if let Some(only) = &only {
                         if !stopped_rest && only.iter().all(|k| results[*k].is_some()) {
                             stopped_rest = true;
@@ -655,7 +665,13 @@ impl Running {
             }
         }
         for p in self.printers.drain(..) {
-            let _ = p.await;
+            if self.interrupts >= 3 {
+                // Leaving without waiting: an agent stuck where SIGKILL cannot reach keeps
+                // its pipes open.
+                p.abort();
+            } else {
+                let _ = p.await;
+            }
         }
         let mut worst = exit_code::OK;
         for (i, (label, end)) in self.labels.iter().zip(results).enumerate() {

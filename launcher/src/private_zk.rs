@@ -51,7 +51,7 @@ impl PrivateZk {
         std::fs::write(
             &cfg,
             format!(
-                "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress={bind}\nadmin.enableServer=false\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
+                "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress={bind}\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\nmaxClientCnxns=0\n",
                 data.display(),
                 bind = bind,
             ),

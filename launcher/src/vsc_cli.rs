@@ -217,9 +217,11 @@ pub fn translate(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             _ => bail!("give --user and --passwd together (the session's credentials)"),
         }
     }
-    if let Some(p) = value("rsyncpath") {
+    if role == Role::State {
+        // status takes no path.
+    } else if let Some(p) = value("rsyncpath") {
         push(&mut out, "--path", p);
-    } else if role != Role::State {
+    } else {
         bail!("give the path with -r PATH (vsc-zk's --rsyncpath)");
     }
     if walks {
@@ -337,7 +339,7 @@ mod tests {
             "zkrsync dest --zk zk1:2181 --path /b --start-port 5000 --domain ib.org --log-file /l/%(rstype)s.log"
         );
         assert_eq!(
-            tr("zkrsync --state --servers zk1 -N s1").unwrap(),
+            tr("zkrsync --state --servers zk1 -N s1 -r /a").unwrap(),
             "zkrsync status --zk zk1:2181 --session s1"
         );
         assert_eq!(
