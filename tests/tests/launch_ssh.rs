@@ -63,6 +63,15 @@ fn trees(dirs: usize) -> Trees {
 }
 
 impl Trees {
+    /// A host file of 127.0.0.2 (the master and a worker) and 127.0.0.3 (a destination).
+    fn two_hosts(&self, ssh: &SshHosts) -> PathBuf {
+        self.hosts(&format!(
+            "{}{}",
+            ssh.line("127.0.0.2", "slots=2 role=source"),
+            ssh.line("127.0.0.3", "role=dest"),
+        ))
+    }
+
     fn hosts(&self, text: &str) -> PathBuf {
         let path = self.tmp.path().join("hosts.txt");
         fs::write(&path, text).unwrap();
@@ -161,11 +170,7 @@ fn roles_and_slots_place_processes_as_written() {
 fn an_unknown_host_key_is_refused_and_accept_new_host_keys_adds_it() {
     let ssh = SshHosts::start();
     let t = trees(20);
-    let hosts = t.hosts(&format!(
-        "{}{}",
-        ssh.line("127.0.0.2", "slots=2 role=source"),
-        ssh.line("127.0.0.3", "role=dest"),
-    ));
+    let hosts = t.two_hosts(&ssh);
     let known = t.tmp.path().join("known_hosts");
     let known_arg = known.to_str().unwrap();
     let out = launch(&ssh, &hosts, &t.src, &t.dst, &["--known-hosts", known_arg]);
@@ -212,11 +217,7 @@ fn an_unknown_host_key_is_refused_and_accept_new_host_keys_adds_it() {
 fn a_changed_host_key_is_always_refused() {
     let ssh = SshHosts::start();
     let t = trees(20);
-    let hosts = t.hosts(&format!(
-        "{}{}",
-        ssh.line("127.0.0.2", "slots=2 role=source"),
-        ssh.line("127.0.0.3", "role=dest"),
-    ));
+    let hosts = t.two_hosts(&ssh);
     ssh.rekey("127.0.0.3");
     let before = fs::read(ssh.known_hosts()).unwrap();
     for extra in [&[][..], &["--accept-new-host-keys"][..]] {
@@ -288,11 +289,7 @@ fn an_unreachable_host_and_a_missing_binary_are_reported_before_anything_starts(
 fn push_binary_copies_zkrsync_to_hosts_that_lack_it() {
     let ssh = SshHosts::start();
     let t = trees(20);
-    let hosts = t.hosts(&format!(
-        "{}{}",
-        ssh.line("127.0.0.2", "slots=2 role=source"),
-        ssh.line("127.0.0.3", "role=dest"),
-    ));
+    let hosts = t.two_hosts(&ssh);
     let remote = t.tmp.path().join("pushed/bin/zkrsync");
     let out = launch(
         &ssh,
