@@ -522,7 +522,11 @@ fn master_walk_error() {
     assert_eq!(walks(&h), 1);
     h.at(ms(300));
     h.feed_settle(Input::Walked(Err(
-        "cannot read the source root /src: Permission denied (os error 13)".into(),
+        zkrsync_core::walk::WalkError::RootMissing {
+            path: "/src".into(),
+            error: std::io::Error::from_raw_os_error(13),
+        }
+        .into(),
     )));
     let e = exit(&h);
     assert_eq!(e.code, exit_code::CONFIG);

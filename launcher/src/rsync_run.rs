@@ -10,8 +10,10 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use zkrsync_core::protocol::{Input, JobId, RsyncJob, RsyncOutcome};
+use zkrsync_core::protocol::{source_tree, Input, JobId, RsyncJob, RsyncOutcome};
+use zkrsync_core::rsync_exit::RsyncExit;
 use zkrsync_core::rsync_stats::RsyncStats;
+use zkrsync_core::walk::FsTree;
 
 /// Lines of rsync's error output kept for the failure record.
 const STDERR_TAIL: usize = 10;
@@ -72,29 +74,6 @@ impl Runner {
     }
 }
 
-/// Why the source must not be copied from, if it must not.
-pub fn check_source(root: &Path, must_be_nonempty: bool) -> Option<String> {
-    match std::fs::metadata(root) {
-        Err(e) => return Some(format!("{} cannot be read ({e})", root.display())),
-        Ok(m) if !m.is_dir() => return Some(format!("{} is not a directory", root.display())),
-        Ok(_) => {}
-    }
-    if must_be_nonempty {
-        match std::fs::read_dir(root) {
-            Err(e) => return Some(format!("{} cannot be listed ({e})", root.display())),
-            Ok(mut entries) => {
-                if entries.next().is_none() {
-                    return Some(format!(
-                        "{} is empty although it was not when the plan was made (an unmounted file system?)",
-                        root.display()
-                    ));
-                }
-            }
-        }
-    }
-    None
-}
-
 async fn run_job(
     rsync: &Path,
     source: &Path,
@@ -103,7 +82,7 @@ async fn run_job(
     job: &RsyncJob,
     mut kill: oneshot::Receiver<()>,
 ) -> RsyncOutcome {
-    if let Some(reason) = check_source(source, job.root_nonempty) {
+    if let Some(reason) = source_tree::refuse_source(&FsTree, source, job.root_nonempty) {
         return RsyncOutcome::SourceMissing(reason);
     }
     let mut total = RsyncStats::default();
@@ -198,12 +177,12 @@ async fn run_job(
             Ok(s) => s.code(),
             Err(e) => return RsyncOutcome::SpawnFailed(format!("cannot wait for rsync: {e}")),
         };
-        match code {
-            Some(0) => {}
-            Some(24) => worst = worst.map(|w| w.max(24)),
-            other => {
+        match RsyncExit::of(code) {
+            RsyncExit::Success => {}
+            RsyncExit::Vanished => worst = worst.max(code),
+            _ => {
                 return RsyncOutcome::Exited {
-                    code: other,
+                    code,
                     stats: total,
                     stderr_tail: tail,
                 };

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::sync::mpsc;
 use zkrsync_core::protocol::{
-    exit_code, Input, Output, SessionParams, Source, SourceConfig, Walked,
+    exit_code, source_tree, Input, Output, SessionParams, Source, SourceConfig, WalkFailed,
 };
 use zkrsync_core::walk::{walk, FsTree, WalkSpec};
 
@@ -15,7 +15,7 @@ use crate::daemon_mode;
 use crate::driver::{self, Hooks};
 use crate::progress_bar;
 use crate::rsync_run::Runner;
-use crate::walk_args::{absolute_root, one_line, WalkArgs};
+use crate::walk_args::{absolute_root, WalkArgs};
 use crate::zk_connect::ZkArgs;
 use crate::{logging, report};
 
@@ -206,15 +206,9 @@ impl Hooks for SourceHooks {
                                 w.dirs_read,
                                 started.elapsed().as_secs_f64()
                             );
-                            Walked {
-                                root_nonempty: std::fs::read_dir(&root)
-                                    .is_ok_and(|mut d| d.next().is_some()),
-                                dirs_read: w.dirs_read,
-                                errors: w.errors.len() as u64,
-                                units: w.units,
-                            }
+                            source_tree::walked(&FsTree, &root, w)
                         })
-                        .map_err(|e| one_line(&e.to_string()));
+                        .map_err(WalkFailed::from);
                     let _ = inputs.send(Input::Walked(result));
                 });
             }
@@ -287,7 +281,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             args.progress_every
                 .unwrap_or(if progress_bar::wanted() { 1 } else { 10 }),
         ),
-        leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
+        leave_timeout: zkrsync_core::protocol::source::leave_timeout(timeout),
         min_chunk_weight: args.chunk_entries,
         open_acls: args.zk.credentials()?.is_none(),
     };

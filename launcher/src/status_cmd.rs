@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
-use zkrsync_core::protocol::layout::DIRS;
+use zkrsync_core::protocol::layout::{Dir, DIRS};
 use zkrsync_core::protocol::records::{DoneRecord, PlanRecord, StopRecord};
 use zkrsync_core::protocol::{exit_code, Layout};
 use zookeeper_client as zk;
@@ -69,9 +69,9 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<i32> {
             Err(_) => None,
         };
         let chunks = count(&zk, &layout.plan()).await?.len();
-        let done = count(&zk, &layout.done()).await?;
-        let failed = count(&zk, &layout.failed()).await?.len();
-        let claims = count(&zk, &layout.claims()).await?.len();
+        let done = count(&zk, &layout.dir(Dir::Done)).await?;
+        let failed = count(&zk, &layout.dir(Dir::Failed)).await?.len();
+        let claims = count(&zk, &layout.dir(Dir::Claims)).await?.len();
         let sources = count(&zk, &layout.election()).await?.len();
         let dests = count(&zk, &layout.dests()).await?.len();
         let stop = match zk.client.get_data(&layout.stop()).await {

@@ -237,8 +237,22 @@ impl Tree {
 
     /// The tree as the walk sees it, below `root`.
     pub fn mem_tree(&self, root: &Path) -> MemTree {
+        self.mem_tree_of(root, self.entries.iter().skip(1))
+    }
+
+    /// The root and its own entries only, as a check of the root sees them (cheap).
+    pub fn top_level(&self, root: &Path) -> MemTree {
+        let top: Vec<(Vec<u8>, Node)> = self.children(b"");
+        self.mem_tree_of(root, top.iter().map(|(p, n)| (p, n)))
+    }
+
+    fn mem_tree_of<'a>(
+        &self,
+        root: &Path,
+        entries: impl Iterator<Item = (&'a Vec<u8>, &'a Node)>,
+    ) -> MemTree {
         let mut mem = MemTree::new(root, 1000);
-        for (path, node) in self.entries.iter().skip(1) {
+        for (path, node) in entries {
             let rel = RelPath::from_bytes(path).expect("model paths are valid");
             let entry = match node {
                 Node::Dir => MemEntry::Dir {

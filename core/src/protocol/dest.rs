@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::layout::{Layout, DIRS};
-use super::records::{DestRecord, PlanRecord, StopRecord};
-use super::requests::Requests;
+use super::layout::{Dir, Layout};
+use super::records::{DestRecord, StopRecord};
+use super::session::SessionCore;
 use super::Timer;
 use super::{
-    exit_code, CreateMode, Exit, Input, Level, Output, SessionEvent, TreeState, WatchKind, ZkError,
-    ZkOp, ZkReply,
+    exit_code, CreateMode, Input, Level, Output, SessionEvent, TreeState, WatchKind, ZkError, ZkOp,
+    ZkReply,
 };
 
 /// What a destination is told at start.
@@ -40,16 +40,11 @@ enum Why {
 #[derive(Debug)]
 pub struct Dest {
     cfg: DestConfig,
-    reqs: Requests<Why>,
-    exited: bool,
+    core: SessionCore<Why>,
     registered: bool,
     tree: Option<TreeState>,
     stop_armed: bool,
-    connected: bool,
-    joined: bool,
     watching_tree: bool,
-    rejoining: bool,
-    now: Option<Instant>,
     waiting_for_old: bool,
 }
 
@@ -57,29 +52,24 @@ impl Dest {
     /// A destination that has not connected yet; feed it `Session(Connected)` first.
     pub fn new(cfg: DestConfig) -> Dest {
         Dest {
+            core: SessionCore::new(cfg.layout.clone()),
             cfg,
-            reqs: Requests::new(),
-            exited: false,
             registered: false,
             tree: None,
             stop_armed: false,
-            connected: false,
-            joined: false,
             watching_tree: false,
-            rejoining: false,
-            now: None,
             waiting_for_old: false,
         }
     }
 
     /// The next output, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.reqs.pop()
+        self.core.reqs.pop()
     }
 
     /// Whether the machine has exited.
     pub fn has_exited(&self) -> bool {
-        self.exited
+        self.core.exited
     }
 
     /// Whether the destination is registered and taking work.
@@ -89,24 +79,24 @@ impl Dest {
 
     /// Feeds one input.
     pub fn handle(&mut self, now: Instant, input: Input) {
-        if self.exited {
+        if self.core.exited {
             return;
         }
-        self.now = Some(now);
+        self.core.now = Some(now);
         match input {
             Input::Session(SessionEvent::Connected { new_session }) => {
-                self.connected = true;
-                if new_session || !self.joined {
+                self.core.connected = true;
+                if new_session || !self.core.joined {
                     self.registered = false;
                     self.stop_armed = false;
                     self.setup();
                 }
             }
-            Input::Session(SessionEvent::Disconnected) => self.connected = false,
+            Input::Session(SessionEvent::Disconnected) => self.core.connected = false,
             Input::Session(SessionEvent::Expired) => self
                 .restart("ZooKeeper session expired: registering again with a new session".into()),
             Input::Reply { id, result } => {
-                if let Some((why, op)) = self.reqs.take(id) {
+                if let Some((why, op)) = self.core.reqs.take(id) {
                     self.on_reply(why, op, result);
                 }
             }
@@ -114,7 +104,7 @@ impl Dest {
                 if path == self.cfg.layout.stop() && kind != WatchKind::Deleted {
                     self.stop_armed = false;
                     self.watch_stop();
-                } else if path == self.cfg.layout.child("dests", &self.cfg.id)
+                } else if path == self.own_path()
                     && kind == WatchKind::Deleted
                     && self.waiting_for_old
                 {
@@ -137,41 +127,19 @@ impl Dest {
     }
 
     fn setup(&mut self) {
-        self.joined = true;
-        let l = self.cfg.layout.clone();
-        if self.rejoining {
+        self.core.joined = true;
+        if self.core.rejoining {
             // Never recreate a session that ended while this destination was away.
             self.watch_stop();
             self.register();
             return;
         }
-        self.rejoining = true;
-        let create = |path: String, data: Vec<u8>, reqs: &mut Requests<Why>| {
-            reqs.send(
-                ZkOp::Create {
-                    path,
-                    data,
-                    mode: CreateMode::Persistent,
-                },
-                Why::Setup,
-            );
-        };
-        for path in l.base_ancestors() {
-            create(path, Vec::new(), &mut self.reqs);
-        }
-        create(l.root().to_owned(), Vec::new(), &mut self.reqs);
-        for dir in DIRS {
-            let data = if dir == "plan" {
-                PlanRecord::building().encode()
-            } else {
-                Vec::new()
-            };
-            create(l.at(dir), data, &mut self.reqs);
-        }
+        self.core.rejoining = true;
+        self.core.create_layout(|| Why::Setup);
         self.watch_stop();
         if !self.watching_tree {
             self.watching_tree = true;
-            self.reqs.push(Output::WatchTree);
+            self.core.reqs.push(Output::WatchTree);
         }
         self.register();
     }
@@ -179,7 +147,7 @@ impl Dest {
     fn watch_stop(&mut self) {
         let watch = !self.stop_armed;
         self.stop_armed = true;
-        self.reqs.send(
+        self.core.reqs.send(
             ZkOp::Exists {
                 path: self.cfg.layout.stop(),
                 watch,
@@ -195,13 +163,13 @@ impl Dest {
     }
 
     fn register(&mut self) {
-        if self.registered || self.tree.is_none() || !self.joined {
+        if self.registered || self.tree.is_none() || !self.core.joined {
             return;
         }
-        let path = self.cfg.layout.child("dests", &self.cfg.id);
+        let path = self.own_path();
         let data = self.record().encode();
         self.registered = true;
-        self.reqs.send(
+        self.core.reqs.send(
             ZkOp::Create {
                 path,
                 data,
@@ -217,19 +185,22 @@ impl Dest {
         }
         match &state {
             TreeState::Present if self.tree.is_some() => self
+                .core
                 .reqs
                 .log(Level::Info, "destination tree is back: taking work again"),
             TreeState::Present => {}
-            TreeState::Missing(reason) => self.reqs.log(
+            TreeState::Missing(reason) => self.core.reqs.log(
                 Level::Warn,
                 format!("destination tree {reason}: paused, no work is sent here until it is back"),
             ),
         }
         self.tree = Some(state);
         if self.registered {
-            let path = self.cfg.layout.child("dests", &self.cfg.id);
+            let path = self.own_path();
             let data = self.record().encode();
-            self.reqs.send(ZkOp::SetData { path, data }, Why::Update);
+            self.core
+                .reqs
+                .send(ZkOp::SetData { path, data }, Why::Update);
         } else {
             self.register();
         }
@@ -238,21 +209,13 @@ impl Dest {
     fn on_reply(&mut self, why: Why, op: ZkOp, result: Result<ZkReply, ZkError>) {
         match (why, result) {
             (_, Err(ZkError::NoAuth)) => {
-                let path = match &op {
-                    ZkOp::Create { path, .. }
-                    | ZkOp::Exists { path, .. }
-                    | ZkOp::SetData { path, .. } => path.clone(),
-                    _ => String::new(),
-                };
-                self.exit(
-                    exit_code::CONFIG,
-                    Some(format!("session {}: ZooKeeper refused access to {path} (not authorized: it is locked to other credentials, or yours are wrong): give the session's credentials with --auth", self.cfg.layout.session())),
-                );
+                let message = self.core.not_authorized(op.path(), "");
+                self.exit(exit_code::CONFIG, Some(message));
             }
             (_, Err(ZkError::SessionExpired)) => self
                 .restart("ZooKeeper session expired: registering again with a new session".into()),
             (Why::Setup, Ok(_) | Err(ZkError::NodeExists)) => {}
-            (Why::Register, Ok(_)) => self.reqs.log(
+            (Why::Register, Ok(_)) => self.core.reqs.log(
                 Level::Info,
                 format!(
                     "destination {} registered at {}",
@@ -260,33 +223,28 @@ impl Dest {
                     self.cfg.record.url()
                 ),
             ),
-            (Why::Register, Err(ZkError::NoNode)) => {
-                self.reqs.log(
-                    Level::Info,
-                    format!("session {} has ended: leaving", self.cfg.layout.session()),
-                );
-                self.exit(exit_code::OK, None);
-            }
+            (Why::Register, Err(ZkError::NoNode)) => self.core.leave_ended(),
             (Why::Register, Err(ZkError::NodeExists)) => {
                 // Most likely this destination's own registration from a process that was
                 // killed: it goes when that session expires.
                 self.registered = false;
                 if !self.waiting_for_old {
                     self.waiting_for_old = true;
-                    self.reqs.log(
+                    self.core.reqs.log(
                         Level::Info,
                         format!("destination id {} is still registered (a previous process?): waiting for it to expire", self.cfg.id),
                     );
-                    if let Some(now) = self.now {
+                    if let Some(now) = self.core.now {
                         let at = now + self.cfg.session_timeout * 2;
-                        self.reqs.push(Output::SetTimer {
+                        self.core.reqs.push(Output::SetTimer {
                             timer: Timer::RegisterDeadline,
                             at,
                         });
                     }
                 }
-                let path = self.cfg.layout.child("dests", &self.cfg.id);
-                self.reqs
+                let path = self.own_path();
+                self.core
+                    .reqs
                     .send(ZkOp::Exists { path, watch: true }, Why::OldRegistration);
             }
             (Why::OldRegistration, Ok(ZkReply::Exists(false))) => {
@@ -295,7 +253,7 @@ impl Dest {
             }
             (Why::OldRegistration, Ok(_)) => {}
             (Why::StopExists, Ok(ZkReply::Exists(true))) => {
-                self.reqs.send(
+                self.core.reqs.send(
                     ZkOp::GetData {
                         path: self.cfg.layout.stop(),
                         watch: false,
@@ -305,18 +263,8 @@ impl Dest {
             }
             (Why::StopExists, Ok(_)) => {}
             (Why::StopRead, Ok(ZkReply::Data(data))) => match StopRecord::decode(&data) {
-                StopRecord::Done => {
-                    self.reqs
-                        .log(Level::Info, "the session is complete: leaving");
-                    self.exit(exit_code::OK, None);
-                }
-                StopRecord::Abort => self.exit(
-                    exit_code::PARTIAL,
-                    Some(format!(
-                        "session {} was aborted (zkrsync abort)",
-                        self.cfg.layout.session()
-                    )),
-                ),
+                StopRecord::Done => self.core.leave_complete(),
+                StopRecord::Abort => self.core.leave_aborted(),
             },
             (Why::StopRead, _) => {}
             (Why::Update, Ok(_)) => {}
@@ -329,18 +277,16 @@ impl Dest {
     }
 
     fn restart(&mut self, message: String) {
-        self.reqs.log(Level::Warn, message);
-        self.reqs.forget_all();
-        self.joined = false;
-        self.connected = false;
+        self.core.reqs.log(Level::Warn, message);
         self.registered = false;
-        self.reqs.push(Output::NewSession);
+        self.core.new_session();
     }
 
     fn exit(&mut self, code: i32, message: Option<String>) {
-        if !self.exited {
-            self.exited = true;
-            self.reqs.push(Output::Exit(Exit { code, message }));
-        }
+        self.core.exit(code, message);
+    }
+
+    fn own_path(&self) -> String {
+        self.cfg.layout.entry(Dir::Dests, &self.cfg.id)
     }
 }

@@ -24,7 +24,58 @@ pub struct Layout {
     root: String,
 }
 
-/// The directories of a session, in creation order (parents first).
+/// A directory of a session: its children are the session's chunks, claims, results…
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dir {
+    /// `election/s-<seq>`: one ephemeral sequential node per source.
+    Election,
+    /// `dests/<id>`: one ephemeral node per destination.
+    Dests,
+    /// `plan/<index>`: the chunks; the directory's own data is the [`PlanRecord`].
+    ///
+    /// [`PlanRecord`]: super::records::PlanRecord
+    Plan,
+    /// `claims/<chunk>`: the owner of a chunk.
+    Claims,
+    /// `slots/<dest>`: the worker copying to a destination.
+    Slots,
+    /// `tries/<chunk>~<dest>~<seq>`: failed attempts.
+    Tries,
+    /// `done/<chunk>`: results.
+    Done,
+    /// `failed/<chunk>`: chunks failed for good.
+    Failed,
+}
+
+impl Dir {
+    /// Every directory, in creation order (parents first).
+    pub const ALL: [Dir; 8] = [
+        Dir::Election,
+        Dir::Dests,
+        Dir::Plan,
+        Dir::Claims,
+        Dir::Slots,
+        Dir::Tries,
+        Dir::Done,
+        Dir::Failed,
+    ];
+
+    /// Its name under the session's znode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::Election => "election",
+            Dir::Dests => "dests",
+            Dir::Plan => "plan",
+            Dir::Claims => "claims",
+            Dir::Slots => "slots",
+            Dir::Tries => "tries",
+            Dir::Done => "done",
+            Dir::Failed => "failed",
+        }
+    }
+}
+
+/// The directories of a session by name, in creation order (parents first).
 pub const DIRS: [&str; 8] = [
     "election", "dests", "plan", "claims", "slots", "tries", "done", "failed",
 ];
@@ -117,39 +168,44 @@ impl Layout {
     pub fn summary(&self) -> String {
         self.at("summary")
     }
-    /// `plan`.
+    /// A directory of the session.
+    pub fn dir(&self, dir: Dir) -> String {
+        self.at(dir.name())
+    }
+
+    /// `<dir>/<name>`.
+    pub fn entry(&self, dir: Dir, name: &str) -> String {
+        format!("{}/{}/{name}", self.root, dir.name())
+    }
+
+    /// The directory a path is, if it is one of the session's.
+    pub fn dir_of(&self, path: &str) -> Option<Dir> {
+        Dir::ALL.into_iter().find(|d| self.dir(*d) == path)
+    }
+
+    /// The directory and child name of `path`, if it is an entry of one of the session's
+    /// directories.
+    pub fn entry_of<'p>(&self, path: &'p str) -> Option<(Dir, &'p str)> {
+        let rest = path.strip_prefix(self.root.as_str())?.strip_prefix('/')?;
+        let (dir, name) = rest.split_once('/')?;
+        let dir = Dir::ALL.into_iter().find(|d| d.name() == dir)?;
+        (!name.is_empty() && !name.contains('/')).then_some((dir, name))
+    }
+
+    /// `plan` (the directory of chunks, whose data is the plan record).
     pub fn plan(&self) -> String {
-        self.at("plan")
+        self.dir(Dir::Plan)
     }
     /// `election`.
     pub fn election(&self) -> String {
-        self.at("election")
+        self.dir(Dir::Election)
     }
     /// `dests`.
     pub fn dests(&self) -> String {
-        self.at("dests")
+        self.dir(Dir::Dests)
     }
-    /// `claims`.
-    pub fn claims(&self) -> String {
-        self.at("claims")
-    }
-    /// `slots`.
-    pub fn slots(&self) -> String {
-        self.at("slots")
-    }
-    /// `tries`.
-    pub fn tries(&self) -> String {
-        self.at("tries")
-    }
-    /// `done`.
-    pub fn done(&self) -> String {
-        self.at("done")
-    }
-    /// `failed`.
-    pub fn failed(&self) -> String {
-        self.at("failed")
-    }
-    /// `<dir>/<name>`.
+
+    /// `<dir>/<name>`, by the directory's name (prefer [`Layout::entry`]).
     pub fn child(&self, dir: &str, name: &str) -> String {
         format!("{}/{dir}/{name}", self.root)
     }
@@ -205,6 +261,19 @@ mod tests {
             vec!["/a".to_owned(), "/a/b".to_owned()]
         );
         assert_eq!(Layout::new("/", "x").unwrap().root(), "/x");
+        assert_eq!(l.entry(Dir::Tries, "a~b~1"), "/zkrsync/s1/tries/a~b~1");
+        assert_eq!(l.dir_of("/zkrsync/s1/done"), Some(Dir::Done));
+        assert_eq!(l.dir_of("/zkrsync/s1/stop"), None);
+        assert_eq!(
+            l.entry_of("/zkrsync/s1/dests/d-1"),
+            Some((Dir::Dests, "d-1"))
+        );
+        assert_eq!(l.entry_of("/zkrsync/s1/dests"), None);
+        assert_eq!(l.entry_of("/zkrsync/s10/dests/x"), None);
+        assert_eq!(l.entry_of("/zkrsync/s1/dests/x/y"), None);
+        for (d, name) in Dir::ALL.iter().zip(DIRS) {
+            assert_eq!(d.name(), name);
+        }
     }
 
     #[test]

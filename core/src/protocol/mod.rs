@@ -11,12 +11,15 @@
 //! [`records`]; the session parameters that every client must agree on are in [`params`].
 
 pub mod dest;
+pub mod exit_code;
 pub mod layout;
 pub mod params;
 pub mod records;
 mod requests;
 pub mod rsync_job;
+mod session;
 pub mod source;
+pub mod source_tree;
 
 use std::time::Instant;
 
@@ -28,6 +31,7 @@ pub use layout::Layout;
 pub use params::SessionParams;
 pub use rsync_job::RsyncJob;
 pub use source::{Source, SourceConfig};
+pub use source_tree::WalkFailed;
 
 /// Identifies a request, so that its reply can be matched to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -313,8 +317,8 @@ pub enum Input {
         /// What happened.
         kind: WatchKind,
     },
-    /// The walk asked for by [`Output::Walk`] finished (or failed, with a one-line reason).
-    Walked(Result<Walked, String>),
+    /// The walk asked for by [`Output::Walk`] finished (or could not start).
+    Walked(Result<Walked, WalkFailed>),
     /// An rsync job ended.
     RsyncDone {
         /// The job.
@@ -389,25 +393,10 @@ pub struct Summary {
 /// How a machine ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
-    /// Process exit code (see the README: 0 done, 1 some chunks failed or aborted, 2
-    /// configuration, 130 interrupted).
+    /// Process exit code (see [`exit_code`]).
     pub code: i32,
     /// A one-line explanation when the code is not 0.
     pub message: Option<String>,
-}
-
-/// Exit codes.
-pub mod exit_code {
-    /// Everything done.
-    pub const OK: i32 = 0;
-    /// Some chunks failed, or the session was aborted.
-    pub const PARTIAL: i32 = 1;
-    /// Usage or configuration error.
-    pub const CONFIG: i32 = 2;
-    /// No such session (`zkrsync status`).
-    pub const NO_SESSION: i32 = 14;
-    /// Interrupted by a signal.
-    pub const INTERRUPTED: i32 = 130;
 }
 
 /// An output of a machine, for its driver to carry out.
@@ -463,11 +452,15 @@ pub enum Output {
 }
 
 /// What the drivers need of a machine: inputs in, outputs out.
-pub trait Machine {
+pub trait Machine: std::fmt::Debug {
     /// Feeds one input, at time `now`.
     fn handle(&mut self, now: Instant, input: Input);
     /// The next output, if any.
     fn poll_output(&mut self) -> Option<Output>;
+    /// Whether the machine is a session's master now (only a source can be).
+    fn is_master(&self) -> bool {
+        false
+    }
 }
 
 impl Machine for Source {
@@ -476,6 +469,9 @@ impl Machine for Source {
     }
     fn poll_output(&mut self) -> Option<Output> {
         Source::poll_output(self)
+    }
+    fn is_master(&self) -> bool {
+        Source::is_master(self)
     }
 }
 

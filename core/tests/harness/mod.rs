@@ -586,7 +586,7 @@ pub fn render_input(i: &Input) -> String {
             w.errors,
             render_units(&w.units)
         ),
-        Input::Walked(Err(e)) => format!("walked error {e:?}"),
+        Input::Walked(Err(e)) => format!("walked error {:?}", e.to_string()),
         Input::RsyncDone { id, outcome } => format!("rsync done job#{} {outcome:?}", id.0),
         Input::Timer(t) => format!("timer {t:?}"),
         Input::Tree(t) => format!("tree {t:?}"),

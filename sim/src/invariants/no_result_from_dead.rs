@@ -3,7 +3,7 @@
 //!    no rsync running once it has handled that news.
 
 use super::{Check, Violation};
-use zkrsync_core::protocol::layout::Layout;
+use zkrsync_core::protocol::layout::{self, Dir, Layout};
 use zkrsync_core::protocol::{MultiOp, ZkOp};
 
 const NAME: &str = "no-result-from-the-dead";
@@ -12,20 +12,14 @@ const NAME: &str = "no-result-from-the-dead";
 pub fn recorded_chunk(layout: &Layout, op: &ZkOp) -> Option<String> {
     let ZkOp::Multi(ops) = op else { return None };
     ops.iter().find_map(|o| match o {
-        MultiOp::Create { path, .. } => {
-            let rest = path.strip_prefix(&format!("{}/", layout.root()))?;
-            let (dir, name) = rest.split_once('/')?;
-            match dir {
-                "done" | "failed" => Some(name.to_owned()),
-                "tries" => Some(layout::parse_try(name)?.0.to_owned()),
-                _ => None,
-            }
-        }
+        MultiOp::Create { path, .. } => match layout.entry_of(path)? {
+            (Dir::Done | Dir::Failed, name) => Some(name.to_owned()),
+            (Dir::Tries, name) => Some(layout::parse_try(name)?.0.to_owned()),
+            _ => None,
+        },
         _ => None,
     })
 }
-
-use zkrsync_core::protocol::layout;
 
 /// After a result was recorded: the recording session held the claim just before.
 pub fn check_recorded(

@@ -5,34 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use zkrsync_core::protocol::rsync_job::RsyncJob;
-use zkrsync_core::protocol::{Dest, Input, JobId, Output, ReqId, Source, Timer, ZkOp};
+use zkrsync_core::protocol::{Input, JobId, Machine, ReqId, Timer, ZkOp};
 
 use crate::zk_model::SessionId;
-
-/// The core's machine a client runs.
-#[derive(Debug)]
-pub enum Role {
-    /// A source (master or worker).
-    Source(Box<Source>),
-    /// A destination.
-    Dest(Box<Dest>),
-}
-
-impl Role {
-    pub fn handle(&mut self, now: Instant, input: Input) {
-        match self {
-            Role::Source(m) => m.handle(now, input),
-            Role::Dest(m) => m.handle(now, input),
-        }
-    }
-
-    pub fn poll_output(&mut self) -> Option<Output> {
-        match self {
-            Role::Source(m) => m.poll_output(),
-            Role::Dest(m) => m.poll_output(),
-        }
-    }
-}
 
 /// Which kind of process a client is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +53,7 @@ pub struct Client {
     /// Bumped when the process dies; events of an earlier incarnation are dropped.
     pub incarnation: u32,
     /// The machine, while the process runs.
-    pub machine: Option<Role>,
+    pub machine: Option<Box<dyn Machine>>,
     /// Its last exit code.
     pub exit_code: Option<i32>,
     /// The ZooKeeper session it uses (None: waiting for one).

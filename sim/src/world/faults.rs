@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use madsim::rand::Rng;
+use zkrsync_core::protocol::layout::Dir;
 use zkrsync_core::protocol::{Input, ZkOp};
 
 use super::{Event, Kind, World};
@@ -97,7 +98,7 @@ impl World {
 
     fn plan_published(&self) -> bool {
         self.zk
-            .children(&self.layout.done())
+            .children(&self.layout.dir(Dir::Done))
             .is_some_and(|done| !done.is_empty())
     }
 
@@ -128,7 +129,7 @@ impl World {
         }
         self.done_before_crash = self
             .zk
-            .children(&self.layout.done())
+            .children(&self.layout.dir(Dir::Done))
             .unwrap_or_default()
             .into_iter()
             .collect();
@@ -169,9 +170,11 @@ impl World {
         let path = op.path();
         let publishing = path.starts_with(&format!("{}/", self.layout.plan()));
         let cleaning = matches!(op, ZkOp::Multi(_) | ZkOp::Delete { .. })
-            && path.starts_with(&format!("{}/", self.layout.done()));
-        let is_master =
-            matches!(&self.clients[c].machine, Some(super::Role::Source(s)) if s.is_master());
+            && path.starts_with(&format!("{}/", self.layout.dir(Dir::Done)));
+        let is_master = self.clients[c]
+            .machine
+            .as_ref()
+            .is_some_and(|m| m.is_master());
         if !is_master {
             return;
         }

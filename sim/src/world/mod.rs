@@ -16,8 +16,8 @@ use madsim::rand::{GlobalRng, Rng};
 use zkrsync_core::protocol::layout::Layout;
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{
-    Dest, DestConfig, Input, JobId, Level, Output, ReqId, SessionEvent, SessionParams, Source,
-    SourceConfig, Summary, Timer, ZkOp,
+    source_tree, Dest, DestConfig, Input, JobId, Machine, Output, ReqId, SessionEvent,
+    SessionParams, Source, SourceConfig, Summary, Timer, WalkFailed, Walked, ZkOp,
 };
 
 use crate::config::SimConfig;
@@ -25,8 +25,11 @@ use crate::fs_model::Tree;
 use crate::invariants::{cleanup, nothing_lost, progress, Check, Violation};
 use crate::zk_model::{SessionId, ZkModel};
 
+use client::Partition;
 pub use client::{Client, Kind};
-use client::{Partition, Role};
+
+/// Where every simulated source has its tree.
+pub(crate) const SRC_ROOT: &str = "/sim/src";
 
 /// Something that happens at an instant.
 #[derive(Debug, Clone)]
@@ -493,7 +496,7 @@ impl World {
                 let master_alive = self
                     .clients
                     .iter()
-                    .any(|cl| matches!(&cl.machine, Some(Role::Source(s)) if s.is_master()));
+                    .any(|cl| cl.machine.as_ref().is_some_and(|m| m.is_master()));
                 let exists = self.zk.stat(self.layout.root()).is_some();
                 if self.summary.is_none() && !self.ended && (!stopping || (exists && !master_alive))
                 {
@@ -542,18 +545,18 @@ impl World {
         cl.jobs.clear();
         cl.timers.clear();
         cl.watches_tree = false;
-        let role = match cl.kind {
-            Kind::Source => Role::Source(Box::new(Source::new(SourceConfig {
+        let machine: Box<dyn Machine> = match cl.kind {
+            Kind::Source => Box::new(Source::new(SourceConfig {
                 layout,
                 params,
                 client_id: format!("{}-{}", cl.name, cl.incarnation),
                 session_timeout: timeout,
                 progress_every: Duration::from_secs(10),
-                leave_timeout: (timeout * 2).max(Duration::from_secs(10)),
+                leave_timeout: zkrsync_core::protocol::source::leave_timeout(timeout),
                 min_chunk_weight: chunk_entries,
                 open_acls: false,
-            }))),
-            Kind::Dest => Role::Dest(Box::new(Dest::new(DestConfig {
+            })),
+            Kind::Dest => Box::new(Dest::new(DestConfig {
                 layout,
                 id: cl.dest_id.clone(),
                 record: DestRecord {
@@ -566,9 +569,9 @@ impl World {
                     extra: Vec::new(),
                 },
                 session_timeout: timeout,
-            }))),
+            })),
         };
-        cl.machine = Some(role);
+        cl.machine = Some(machine);
         let inc = cl.incarnation;
         let name = cl.name.clone();
         self.note(format!("{name}: starts (incarnation {inc})"));
@@ -654,9 +657,7 @@ impl World {
             }
             Output::Log { level, message } => {
                 let name = self.clients[c].name.clone();
-                if level != Level::Debug || message.contains("released") {
-                    self.note(format!("{name}: {level:?}: {message}"));
-                }
+                self.note(format!("{name}: {level:?}: {message}"));
             }
             Output::Progress(_) => {}
             Output::Summary(summary) => {
@@ -727,25 +728,24 @@ impl World {
         }
     }
 
-    /// The master's walk of its view of the source tree, with the core's walk.
-    fn walk(&mut self, c: usize) -> Result<zkrsync_core::protocol::Walked, String> {
-        let root = std::path::Path::new("/sim/src");
-        let view = if self.clients[c].tree_present {
+    /// The master's walk of its view of the source tree, with the core's walk, reported
+    /// as the real driver reports it.
+    fn walk(&mut self, c: usize) -> Result<Walked, WalkFailed> {
+        let root = std::path::Path::new(SRC_ROOT);
+        let mem = self.source_view(c).mem_tree(root);
+        let spec = zkrsync_core::walk::WalkSpec::with_depth(self.cfg.depth);
+        let walk =
+            WALK_POOL.with(|pool| pool.install(|| zkrsync_core::walk::walk(&mem, root, &spec)))?;
+        Ok(source_tree::walked(&mem, root, walk))
+    }
+
+    /// The source tree as client `c` sees it: empty when it is not mounted.
+    fn source_view(&self, c: usize) -> Tree {
+        if self.clients[c].tree_present {
             self.src.clone()
         } else {
             Tree::new()
-        };
-        let mem = view.mem_tree(root);
-        let spec = zkrsync_core::walk::WalkSpec::with_depth(self.cfg.depth);
-        let walked = WALK_POOL
-            .with(|pool| pool.install(|| zkrsync_core::walk::walk(&mem, root, &spec)))
-            .map_err(|e| e.to_string())?;
-        Ok(zkrsync_core::protocol::Walked {
-            units: walked.units,
-            root_nonempty: view.root_nonempty(),
-            dirs_read: walked.dirs_read,
-            errors: walked.errors.len() as u64,
-        })
+        }
     }
 
     /// Session events go to the machine as local inputs.

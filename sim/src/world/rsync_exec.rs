@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use zkrsync_core::protocol::rsync_job::RsyncJob;
-use zkrsync_core::protocol::{Input, JobId, RsyncOutcome};
+use zkrsync_core::protocol::{source_tree, Input, JobId, RsyncOutcome};
 use zkrsync_core::rsync_stats::RsyncStats;
 
 use super::client::RunningJob;
 use super::{Event, Kind, World};
+use crate::fs_model::Tree;
 use crate::invariants::{cleanup, delete_safety, one_owner, Check};
 use crate::rsync_model;
 
@@ -25,14 +26,18 @@ impl World {
     pub(super) fn spawn_rsync(&mut self, c: usize, id: JobId, job: RsyncJob) -> Check {
         let inc = self.clients[c].incarnation;
         let name = self.clients[c].name.clone();
-        // The real driver's check (launcher/src/rsync_run.rs, check_source): a source tree
-        // that is missing, or empty although the plan says it was not, runs no rsync.
-        if !self.clients[c].tree_present && job.root_nonempty {
+        // The real driver's check, from the core: a source tree that is missing, or empty
+        // although the plan says it was not, runs no rsync.
+        let root = std::path::Path::new(super::SRC_ROOT);
+        let view = if self.clients[c].tree_present {
+            self.src.top_level(root)
+        } else {
+            Tree::new().top_level(root)
+        };
+        if let Some(reason) = source_tree::refuse_source(&view, root, job.root_nonempty) {
             let input = Input::RsyncDone {
                 id,
-                outcome: RsyncOutcome::SourceMissing(
-                    "/sim/src is empty although it was not when the plan was made (an unmounted file system?)".into(),
-                ),
+                outcome: RsyncOutcome::SourceMissing(reason),
             };
             self.schedule(Duration::from_micros(200), Event::Local { c, inc, input });
             return Ok(());

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use zkrsync_core::protocol::layout::Dir;
 use zkrsync_core::protocol::{Input, ReqId, SessionEvent, ZkError, ZkOp};
 
 use super::{Event, Partition, World};
@@ -121,7 +122,7 @@ impl World {
             let recorded = no_result_from_dead::recorded_chunk(&self.layout, &op);
             let owner_before = recorded.as_ref().and_then(|chunk| {
                 self.zk
-                    .ephemeral_owner(&self.layout.child("claims", chunk))
+                    .ephemeral_owner(&self.layout.entry(Dir::Claims, chunk))
                     .map(|s| s.0)
             });
             let existed = self.zk.stat(self.layout.root()).is_some();

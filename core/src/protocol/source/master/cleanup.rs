@@ -1,0 +1,341 @@
+//! The master cleans up: once the clients have left (or the leave deadline passed) it
+//! makes sure every result is read, records the outcome in `summary` (so that a master
+//! taking over reports the same), deletes the session's znodes in batches and the session
+//! itself in a final multi, then reports the summary and exits.
+
+use super::{MasterPhase, MasterWhy};
+use crate::protocol::layout::Dir;
+use crate::protocol::records::{FailedRecord, SummaryRecord};
+use crate::protocol::source::session::cleaned_dirs;
+use crate::protocol::source::view::ViewWhy;
+use crate::protocol::source::{Source, Why};
+use crate::protocol::{
+    exit_code, CreateMode, FailedChunk, Level, MultiOp, Output, Summary, ZkError, ZkOp, ZkReply,
+};
+
+/// Cleanup rounds before the master gives up and reports znodes left behind.
+const CLEAN_ROUNDS: u32 = 3;
+/// Deletes in one multi during cleanup.
+const CLEAN_BATCH: usize = 500;
+
+impl Source {
+    pub(super) fn on_cleanup_reply(
+        &mut self,
+        why: MasterWhy,
+        op: ZkOp,
+        result: Result<ZkReply, ZkError>,
+    ) {
+        match why {
+            // Gone already or deleted: either way it is not in the way of the cleanup.
+            MasterWhy::CleanStandby => {}
+            MasterWhy::SummaryRead => {
+                self.list_answered();
+                if let Ok(ZkReply::Data(data)) = result {
+                    match SummaryRecord::decode(&data) {
+                        Ok(r) => {
+                            self.master.recorded = Some(r);
+                            self.master.summary_written = true;
+                        }
+                        Err(e) => self.core.reqs.log(
+                            Level::Warn,
+                            format!("the recorded summary is unreadable ({e}): counting again"),
+                        ),
+                    }
+                }
+                self.master_clean_more();
+            }
+            MasterWhy::SummaryWrite => {
+                self.list_answered();
+                if let Err(e) = &result {
+                    if *e != ZkError::NodeExists {
+                        self.core.reqs.log(
+                            Level::Warn,
+                            format!(
+                                "cannot record the session's summary ({e}): cleaning up anyway"
+                            ),
+                        );
+                    }
+                }
+                self.master.summary_written = true;
+                self.master_clean_more();
+            }
+            MasterWhy::CleanList => {
+                self.list_answered();
+                if let (Ok(ZkReply::Children(names)), ZkOp::GetChildren { path, .. }) =
+                    (result, &op)
+                {
+                    for name in names {
+                        self.master.to_delete.push(format!("{path}/{name}"));
+                    }
+                }
+                self.master_clean_more();
+            }
+            MasterWhy::CleanBatch => self.on_batch_deleted(op, result),
+            MasterWhy::CleanFinal => self.on_final_deleted(result),
+            _ => unreachable!("not a request of the cleanup: {why:?}"),
+        }
+    }
+
+    fn list_answered(&mut self) {
+        if let MasterPhase::Cleaning { lists, .. } = &mut self.master.phase {
+            *lists -= 1;
+        }
+    }
+
+    fn on_batch_deleted(&mut self, op: ZkOp, result: Result<ZkReply, ZkError>) {
+        if let MasterPhase::Cleaning { batches, .. } = &mut self.master.phase {
+            *batches -= 1;
+        }
+        if let (Err(_), ZkOp::Multi(ops)) = (&result, &op) {
+            // Some znode went meanwhile (a client released a claim): delete the batch one
+            // by one instead, whatever is still there.
+            for o in ops {
+                if let MultiOp::Delete { path } = o {
+                    if let MasterPhase::Cleaning { batches, .. } = &mut self.master.phase {
+                        *batches += 1;
+                    }
+                    self.core.reqs.send(
+                        ZkOp::Delete { path: path.clone() },
+                        Why::Master(MasterWhy::CleanBatch),
+                    );
+                }
+            }
+        }
+        self.master_clean_more();
+    }
+
+    fn on_final_deleted(&mut self, result: Result<ZkReply, ZkError>) {
+        if result.is_err() && self.master.clean_rounds < CLEAN_ROUNDS {
+            // Something appeared meanwhile (a late claim, a standby): look again.
+            self.master.clean_rounds += 1;
+            self.master.phase = MasterPhase::Stopping;
+            return self.master_clean_start();
+        }
+        let left_behind = result.is_err();
+        if let Err(e) = &result {
+            self.core.reqs.log(
+                Level::Warn,
+                format!("znodes of session {} left behind ({e}): a client is still connected; run zkrsync abort after it has gone", self.cfg.layout.session()),
+            );
+        }
+        self.master_finish(left_behind);
+    }
+
+    /// Starts the cleanup: re-reads the results, the recorded outcome, and every directory.
+    pub(super) fn master_clean_start(&mut self) {
+        if !matches!(self.master.phase, MasterPhase::Stopping) {
+            return;
+        }
+        // Make sure every result is read before the records go.
+        for dir in [Dir::Done, Dir::Failed] {
+            let op = ZkOp::GetChildren {
+                path: self.cfg.layout.dir(dir),
+                watch: false,
+            };
+            self.core.reqs.send(op, Why::View(ViewWhy::Children(dir)));
+        }
+        // An earlier master may have recorded the outcome and deleted results already.
+        let op = ZkOp::GetData {
+            path: self.cfg.layout.summary(),
+            watch: false,
+        };
+        self.core.reqs.send(op, Why::Master(MasterWhy::SummaryRead));
+        let mut lists = 1;
+        for dir in cleaned_dirs() {
+            lists += 1;
+            let op = ZkOp::GetChildren {
+                path: self.cfg.layout.dir(dir),
+                watch: false,
+            };
+            self.core.reqs.send(op, Why::Master(MasterWhy::CleanList));
+        }
+        self.master.phase = MasterPhase::Cleaning { lists, batches: 0 };
+    }
+
+    /// The next step of the cleanup, once the answers it waits for are in.
+    pub(super) fn master_clean_more(&mut self) {
+        let MasterPhase::Cleaning { lists, batches } = self.master.phase else {
+            return;
+        };
+        if lists > 0 || !self.master.reading.is_empty() {
+            return;
+        }
+        // Results are all read now (the children lists were re-read first).
+        let unread = self
+            .view
+            .done
+            .iter()
+            .any(|c| !self.master.done_stats.contains_key(c))
+            || self
+                .view
+                .failed
+                .iter()
+                .any(|c| !self.master.failed.contains_key(c));
+        if unread {
+            return self.master_read_results();
+        }
+        if !self.master.summary_written {
+            return self.write_summary(batches);
+        }
+        if !self.master.to_delete.is_empty() {
+            return self.delete_batches(batches);
+        }
+        if batches == 0 {
+            self.delete_session();
+        }
+    }
+
+    /// Records the outcome before any result goes, for a master that takes over.
+    fn write_summary(&mut self, batches: usize) {
+        let p = self.progress();
+        let record = SummaryRecord {
+            chunks: p.chunks,
+            units: p.units,
+            done: p.done,
+            stats: p.stats,
+            failed: self
+                .master
+                .failed
+                .iter()
+                .map(|(c, r)| (c.clone(), r.error.clone()))
+                .collect(),
+        };
+        self.master.summary_written = true;
+        self.master.phase = MasterPhase::Cleaning { lists: 1, batches };
+        let op = ZkOp::Create {
+            path: self.cfg.layout.summary(),
+            data: record.encode(),
+            mode: CreateMode::Persistent,
+        };
+        self.core
+            .reqs
+            .send(op, Why::Master(MasterWhy::SummaryWrite));
+    }
+
+    fn delete_batches(&mut self, batches: usize) {
+        let mut sent = 0;
+        while !self.master.to_delete.is_empty() {
+            let n = self.master.to_delete.len().min(CLEAN_BATCH);
+            let ops = self
+                .master
+                .to_delete
+                .drain(..n)
+                .map(|path| MultiOp::Delete { path })
+                .collect();
+            self.core
+                .reqs
+                .send(ZkOp::Multi(ops), Why::Master(MasterWhy::CleanBatch));
+            sent += 1;
+        }
+        self.master.phase = MasterPhase::Cleaning {
+            lists: 0,
+            batches: batches + sent,
+        };
+    }
+
+    /// The final multi: the directories, config, stop, summary, our election node, the
+    /// election and the session's znode. Sources standing by are deleted one by one before
+    /// (they see their node go and leave; some may be gone already).
+    fn delete_session(&mut self) {
+        let l = self.cfg.layout.clone();
+        let mut ops: Vec<MultiOp> = cleaned_dirs()
+            .map(|d| MultiOp::Delete { path: l.dir(d) })
+            .collect();
+        for path in [l.config(), l.stop(), l.summary()] {
+            ops.push(MultiOp::Delete { path });
+        }
+        for name in self.view.election.clone() {
+            if Some(&name) != self.me.as_ref() {
+                let op = ZkOp::Delete {
+                    path: l.entry(Dir::Election, &name),
+                };
+                self.core
+                    .reqs
+                    .send(op, Why::Master(MasterWhy::CleanStandby));
+            }
+        }
+        if let Some(me) = &self.me {
+            ops.push(MultiOp::Delete {
+                path: l.entry(Dir::Election, me),
+            });
+        }
+        ops.push(MultiOp::Delete { path: l.election() });
+        ops.push(MultiOp::Delete {
+            path: l.root().to_owned(),
+        });
+        self.master.summary = Some(self.progress());
+        self.master.phase = MasterPhase::Cleaning {
+            lists: 0,
+            batches: usize::MAX,
+        };
+        self.core
+            .reqs
+            .send(ZkOp::Multi(ops), Why::Master(MasterWhy::CleanFinal));
+    }
+
+    fn master_finish(&mut self, left_behind: bool) {
+        self.master.phase = MasterPhase::Finished;
+        let (summary, code, message) = self.final_summary(left_behind);
+        self.core.reqs.push(Output::Summary(summary));
+        self.core.exit(code, message);
+    }
+
+    /// The master's summary, its exit code and message.
+    pub(in crate::protocol::source) fn final_summary(
+        &mut self,
+        left_behind: bool,
+    ) -> (Summary, i32, Option<String>) {
+        let mut progress = self
+            .master
+            .summary
+            .take()
+            .unwrap_or_else(|| self.progress());
+        let mut failed: Vec<FailedChunk> = self
+            .master
+            .failed
+            .iter()
+            .map(|(chunk, record)| FailedChunk {
+                chunk: chunk.clone(),
+                record: record.clone(),
+            })
+            .collect();
+        if let Some(r) = self.master.recorded.take() {
+            // An earlier master counted before it deleted results: its counts stand.
+            progress.chunks = r.chunks;
+            progress.units = r.units;
+            progress.done = r.done;
+            progress.failed = r.failed.len() as u64;
+            progress.stats = r.stats;
+            progress.plan_ready = true;
+            failed = r
+                .failed
+                .into_iter()
+                .map(|(chunk, error)| FailedChunk {
+                    chunk,
+                    record: FailedRecord {
+                        error,
+                        ..FailedRecord::default()
+                    },
+                })
+                .collect();
+        }
+        let code = if failed.is_empty() {
+            exit_code::OK
+        } else {
+            exit_code::PARTIAL
+        };
+        let message = (!failed.is_empty()).then(|| {
+            format!(
+                "{} chunks failed after {} attempts (listed above)",
+                failed.len(),
+                self.cfg.params.attempts
+            )
+        });
+        let summary = Summary {
+            progress,
+            failed,
+            left_behind,
+        };
+        (summary, code, message)
+    }
+}

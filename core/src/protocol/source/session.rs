@@ -1,0 +1,220 @@
+//! A source's life in its ZooKeeper session: joining (creating the layout, checking the
+//! parameters), session events, giving the session up, and leaving.
+
+use std::time::Instant;
+
+use super::election::{ElectionWhy, Role};
+use super::master::{Master, MasterPhase};
+use super::view::View;
+use super::worker::lease;
+use super::{Source, Why};
+use crate::protocol::layout::Dir;
+use crate::protocol::params::SessionParams;
+use crate::protocol::{
+    exit_code, CreateMode, Level, Output, SessionEvent, Timer, ZkError, ZkOp, ZkReply,
+};
+
+/// The requests of joining a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SessionWhy {
+    /// Creating the base path, the session's znode or a directory.
+    Setup,
+    /// Creating the session's config (the first source).
+    ConfigCreate,
+    /// Reading the session's config.
+    ConfigRead,
+}
+
+impl Source {
+    pub(super) fn on_session(&mut self, now: Instant, event: SessionEvent) {
+        match event {
+            SessionEvent::Connected { new_session } => {
+                self.core.connected = true;
+                self.worker.disconnected_at = None;
+                if new_session || !self.core.joined {
+                    self.reset_session_state();
+                    self.setup();
+                } else if self.worker.killed_job_waiting() {
+                    // The lease ran out while disconnected: the job was stopped; its claim is
+                    // still ours, so release it for anyone (us included) to redo.
+                    self.release_current(None);
+                }
+            }
+            SessionEvent::Disconnected => {
+                self.core.connected = false;
+                self.worker.disconnected_at = Some(now);
+                if self.worker.job().is_some() {
+                    let lease = lease(self.cfg.session_timeout);
+                    self.core.reqs.push(Output::SetTimer {
+                        timer: Timer::Lease,
+                        at: now + lease,
+                    });
+                }
+            }
+            SessionEvent::Expired => {
+                self.core.reqs.log(
+                    Level::Warn,
+                    "ZooKeeper session expired: stopping rsync, joining again with a new session",
+                );
+                self.restart_session();
+            }
+        }
+    }
+
+    /// Gives up the session: kills rsync, forgets everything, asks for a new session.
+    pub(super) fn restart_session(&mut self) {
+        if self.role == Role::Master
+            && matches!(self.master.phase, MasterPhase::Cleaning { .. })
+            && self.master.summary_written
+        {
+            // Our cleanup may have gone through before the session was lost: if the
+            // session turns out to be gone, this is its outcome to report.
+            self.unreported = Some(self.final_summary(false));
+        }
+        self.kill_job();
+        self.worker.forget_job();
+        self.reset_session_state();
+        self.core.new_session();
+    }
+
+    fn reset_session_state(&mut self) {
+        self.watches.clear();
+        self.me = None;
+        self.role = Role::Unknown;
+        self.seen_running = false;
+        self.standing_by = false;
+        self.view = View::default();
+        self.worker.reset_phase();
+        self.master = Master::default();
+    }
+
+    fn setup(&mut self) {
+        let l = self.cfg.layout.clone();
+        self.core.joined = true;
+        if !self.core.rejoining {
+            self.core.rejoining = true;
+            self.core.create_layout(|| Why::Session(SessionWhy::Setup));
+            let op = ZkOp::Create {
+                path: l.config(),
+                data: self.cfg.params.encode(),
+                mode: CreateMode::Persistent,
+            };
+            self.core
+                .reqs
+                .send(op, Why::Session(SessionWhy::ConfigCreate));
+        }
+        // Rejoining, the session is never created again: NoNode means it is over.
+        let op = ZkOp::GetData {
+            path: l.config(),
+            watch: false,
+        };
+        self.core
+            .reqs
+            .send(op, Why::Session(SessionWhy::ConfigRead));
+    }
+
+    pub(super) fn on_session_reply(
+        &mut self,
+        why: SessionWhy,
+        op: &ZkOp,
+        result: Result<ZkReply, ZkError>,
+    ) {
+        match why {
+            SessionWhy::Setup => match result {
+                Ok(_) | Err(ZkError::NodeExists) => {}
+                Err(e) => self.fail_config(format!("cannot create {}: {e}", op.path())),
+            },
+            SessionWhy::ConfigCreate => match result {
+                Ok(_) => self.say_created(),
+                Err(ZkError::NodeExists) => {}
+                Err(e) => self.fail_config(format!("cannot create {}: {e}", op.path())),
+            },
+            SessionWhy::ConfigRead => match result {
+                Ok(ZkReply::Data(data)) => self.on_config(&data),
+                Err(ZkError::NoNode) if self.core.rejoining => self.session_gone(),
+                other => self.fail_config(format!(
+                    "cannot read the session's config: {}",
+                    show(&other)
+                )),
+            },
+        }
+    }
+
+    fn say_created(&mut self) {
+        let session = self.cfg.layout.session().to_owned();
+        self.core
+            .reqs
+            .log(Level::Info, format!("session {session} created"));
+        if self.cfg.open_acls {
+            self.core.reqs.log(
+                Level::Warn,
+                format!("session {session} has open ACLs: anyone who reaches this ZooKeeper can read its plan and the destinations' daemon secrets, and change them; give --auth-file or ZKRSYNC_AUTH to lock a session down"),
+            );
+        }
+    }
+
+    fn on_config(&mut self, data: &[u8]) {
+        let session = match SessionParams::decode(data) {
+            Ok(p) => p,
+            Err(e) => return self.fail_config(format!("{e}: the session's config is damaged; run zkrsync abort on it or use another --session")),
+        };
+        if let Some(m) = self.cfg.params.mismatch(&session) {
+            return self.fail_config(format!(
+                "{} differs from session {}'s: the session has {}, this source has {}; give the same options as the session's sources, or another --session",
+                m.option,
+                self.cfg.layout.session(),
+                m.session,
+                m.client
+            ));
+        }
+        self.join();
+    }
+
+    /// Joins the election and follows the session.
+    fn join(&mut self) {
+        let l = self.cfg.layout.clone();
+        let op = ZkOp::Create {
+            path: format!("{}/s-", l.election()),
+            data: self.cfg.client_id.as_bytes().to_vec(),
+            mode: CreateMode::EphemeralSequential,
+        };
+        self.core
+            .reqs
+            .send(op, Why::Election(ElectionWhy::ElectionCreate));
+        self.watch_stop();
+        self.read_plan();
+        for dir in Self::FOLLOWED {
+            self.children_watch(dir);
+        }
+    }
+
+    /// The session's znodes are gone: it ended (or was aborted) meanwhile.
+    pub(super) fn session_gone(&mut self) {
+        self.kill_job();
+        if let Some((summary, code, message)) = self.unreported.take() {
+            // We were cleaning it up when our ZooKeeper session was lost: it got done.
+            self.core.reqs.push(Output::Summary(summary));
+            return self.core.exit(code, message);
+        }
+        self.core.leave_ended();
+    }
+
+    /// Ends the source on a usage or configuration error.
+    pub(super) fn fail_config(&mut self, message: String) {
+        self.kill_job();
+        self.core.exit(exit_code::CONFIG, Some(message));
+    }
+}
+
+/// A reply that was not what the request expects, for an error message.
+pub(super) fn show(result: &Result<ZkReply, ZkError>) -> String {
+    match result {
+        Ok(reply) => format!("unexpected reply {reply:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The directories a master lists before it cleans up (the election is left for last).
+pub(super) fn cleaned_dirs() -> impl Iterator<Item = Dir> {
+    Dir::ALL.into_iter().filter(|d| *d != Dir::Election)
+}
