@@ -370,19 +370,18 @@ fn a_long_disconnection_stops_rsync_before_the_session_can_expire() {
     let (mut s, id, _) = running_worker(SessionParams::default());
     let t0 = Instant::now();
     s.handle(t0, Input::Session(SessionEvent::Disconnected));
-    let out = drain(&mut s);
-    let at = out.iter().find_map(|o| match o {
-        Output::SetTimer {
-            timer: Timer::Lease,
-            at,
-        } => Some(*at),
-        _ => None,
-    });
-    let at = at.expect("a lease timer");
+    drain(&mut s);
+    let at = s.timer(Timer::Lease).expect("a lease timer");
     // A quarter of the 9 s session timeout: the server may expire a session 1/3 of the
     // timeout after a client notices a silent loss.
     assert_eq!(at - t0, Duration::from_millis(2250));
-    s.handle(at, Input::Timer(Timer::Lease));
+    assert_eq!(s.poll_timeout(), Some(at));
+    // Not yet due: nothing happens.
+    s.handle(at - Duration::from_millis(1), Input::Timeout);
+    assert!(!drain(&mut s)
+        .iter()
+        .any(|o| matches!(o, Output::Kill { .. })));
+    s.handle(at, Input::Timeout);
     assert!(drain(&mut s)
         .iter()
         .any(|o| matches!(o, Output::Kill { id: k } if *k == id)));

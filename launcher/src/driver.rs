@@ -1,14 +1,13 @@
 //! The thin loop that runs a core machine in the real world: ZooKeeper requests through
-//! zookeeper-client, watches and session events in, timers on tokio, and everything else
-//! (walks, rsync, trees, reports) through a role's [`Hooks`].
+//! zookeeper-client, watches and session events in, one sleep until the machine's
+//! `poll_timeout()`, and everything else (walks, rsync, trees, reports) through a role's
+//! [`Hooks`]. The simulator's driver (`sim/src/world`) has the same shape.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use zkrsync_core::protocol::{exit_code, Exit, Input, Machine, Output, SessionEvent, Timer};
+use zkrsync_core::protocol::{exit_code, Exit, Input, Machine, Output, SessionEvent};
 use zookeeper_client as zk;
 
 use crate::zk_connect::{Zk, ZkArgs};
@@ -33,7 +32,6 @@ pub async fn run<M: Machine, H: Hooks>(
     mut rx: mpsc::UnboundedReceiver<Input>,
 ) -> Exit {
     listen_for_signals(inputs.clone());
-    let mut timers: HashMap<Timer, JoinHandle<()>> = HashMap::new();
     let mut next_client = Some(first);
     loop {
         let zk = match next_client.take() {
@@ -46,12 +44,9 @@ pub async fn run<M: Machine, H: Hooks>(
                 }
             },
         };
-        let outcome = run_session(machine, hooks, &zk, &inputs, &mut rx, &mut timers).await;
+        let outcome = run_session(machine, hooks, &zk, &inputs, &mut rx).await;
         close(zk).await;
         if let Some(exit) = outcome {
-            for (_, t) in timers.drain() {
-                t.abort();
-            }
             return exit;
         }
     }
@@ -102,7 +97,6 @@ async fn run_session<M: Machine, H: Hooks>(
     zk: &Zk,
     inputs: &mpsc::UnboundedSender<Input>,
     rx: &mut mpsc::UnboundedReceiver<Input>,
-    timers: &mut HashMap<Timer, JoinHandle<()>>,
 ) -> Option<Exit> {
     let mut state = zk.client.state_watcher();
     let mut replies: FuturesUnordered<ReplyFuture<'_>> = FuturesUnordered::new();
@@ -122,21 +116,18 @@ async fn run_session<M: Machine, H: Hooks>(
                     hooks.shutdown().await;
                     return Some(exit);
                 }
-                Output::SetTimer { timer, at } => {
-                    let tx = inputs.clone();
-                    let at = tokio::time::Instant::from_std(at);
-                    let task = tokio::spawn(async move {
-                        tokio::time::sleep_until(at).await;
-                        let _ = tx.send(Input::Timer(timer));
-                    });
-                    if let Some(old) = timers.insert(timer, task) {
-                        old.abort();
-                    }
-                }
                 other => hooks.handle(other, inputs),
             }
         }
+        let timeout = machine.poll_timeout();
+        let wake = async move {
+            match timeout {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
         let event = tokio::select! {
+            () = wake => Event::Watched(Some(Input::Timeout)),
             Some(replied) = replies.next() => Event::Replied(replied),
             Some(watched) = watches.next() => Event::Watched(watched),
             Some(input) = rx.recv() => Event::Watched(Some(input)),

@@ -242,11 +242,7 @@ impl Hooks for SourceHooks {
                     }
                 }
             }
-            Output::WatchTree
-            | Output::Zk { .. }
-            | Output::NewSession
-            | Output::SetTimer { .. }
-            | Output::Exit(_) => {}
+            Output::WatchTree | Output::Zk { .. } | Output::NewSession | Output::Exit(_) => {}
         }
     }
 

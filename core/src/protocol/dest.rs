@@ -67,6 +67,16 @@ impl Dest {
         self.core.reqs.pop()
     }
 
+    /// When to feed [`Input::Timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.timers.next()
+    }
+
+    /// When `timer` fires, if it is set.
+    pub fn timer(&self, timer: super::Timer) -> Option<Instant> {
+        self.core.timers.get(timer)
+    }
+
     /// Whether the machine has exited.
     pub fn has_exited(&self) -> bool {
         self.core.exited
@@ -112,17 +122,26 @@ impl Dest {
                     self.register();
                 }
             }
-            Input::Timer(Timer::RegisterDeadline) if self.waiting_for_old => self.exit(
-                exit_code::CONFIG,
-                Some(format!(
-                    "another destination with id {} is in session {}: give each destination its own --id",
-                    self.cfg.id,
-                    self.cfg.layout.session()
-                )),
-            ),
+            Input::Timeout => self.on_timeout(now),
             Input::Tree(state) => self.on_tree(state),
             Input::Interrupt => self.exit(exit_code::INTERRUPTED, Some("interrupted".into())),
-            Input::Walked(_) | Input::RsyncDone { .. } | Input::Timer(_) => {}
+            Input::Walked(_) | Input::RsyncDone { .. } => {}
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        for timer in self.core.timers.expired(now) {
+            if timer == Timer::RegisterDeadline && self.waiting_for_old {
+                // An earlier registration under this id did not go away in time.
+                self.exit(
+                    exit_code::CONFIG,
+                    Some(format!(
+                        "another destination with id {} is in session {}: give each destination its own --id",
+                        self.cfg.id,
+                        self.cfg.layout.session()
+                    )),
+                );
+            }
         }
     }
 
@@ -234,13 +253,8 @@ impl Dest {
                         Level::Info,
                         format!("destination id {} is still registered (a previous process?): waiting for it to expire", self.cfg.id),
                     );
-                    if let Some(now) = self.core.now {
-                        let at = now + self.cfg.session_timeout * 2;
-                        self.core.reqs.push(Output::SetTimer {
-                            timer: Timer::RegisterDeadline,
-                            at,
-                        });
-                    }
+                    self.core
+                        .set_timer(Timer::RegisterDeadline, self.cfg.session_timeout * 2);
                 }
                 let path = self.own_path();
                 self.core

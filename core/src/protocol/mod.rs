@@ -20,6 +20,7 @@ pub mod rsync_job;
 mod session;
 pub mod source;
 pub mod source_tree;
+mod timers;
 
 use std::time::Instant;
 
@@ -283,8 +284,8 @@ pub enum TreeState {
     Missing(String),
 }
 
-/// A timer a machine asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A kind of timer a machine keeps (at most one deadline each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
     /// Periodic progress report of the master.
     Progress,
@@ -296,6 +297,17 @@ pub enum Timer {
     Suspect,
     /// A destination stops waiting for an earlier registration under its id to expire.
     RegisterDeadline,
+}
+
+impl Timer {
+    /// Every kind of timer.
+    pub const ALL: [Timer; 5] = [
+        Timer::Progress,
+        Timer::LeaveDeadline,
+        Timer::Lease,
+        Timer::Suspect,
+        Timer::RegisterDeadline,
+    ];
 }
 
 /// An input to a machine.
@@ -326,8 +338,9 @@ pub enum Input {
         /// How.
         outcome: RsyncOutcome,
     },
-    /// A timer fired.
-    Timer(Timer),
+    /// The time [`Machine::poll_timeout`] asked to be woken at has come: the machine fires
+    /// every timer that is due.
+    Timeout,
     /// The driver checked the machine's tree.
     Tree(TreeState),
     /// The user asked the process to stop (SIGINT, SIGTERM).
@@ -427,13 +440,6 @@ pub enum Output {
         /// The job.
         id: JobId,
     },
-    /// Fire [`Input::Timer`] at this time (replacing an earlier one of the same kind).
-    SetTimer {
-        /// Which.
-        timer: Timer,
-        /// When.
-        at: Instant,
-    },
     /// Check the tree and report [`Input::Tree`] now and whenever it changes.
     WatchTree,
     /// A log line.
@@ -457,6 +463,10 @@ pub trait Machine: std::fmt::Debug {
     fn handle(&mut self, now: Instant, input: Input);
     /// The next output, if any.
     fn poll_output(&mut self) -> Option<Output>;
+    /// When to feed [`Input::Timeout`] next: the earliest of the machine's timers.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// When `timer` fires, if it is set (for tests and traces).
+    fn timer(&self, timer: Timer) -> Option<Instant>;
     /// Whether the machine is a session's master now (only a source can be).
     fn is_master(&self) -> bool {
         false
@@ -470,6 +480,12 @@ impl Machine for Source {
     fn poll_output(&mut self) -> Option<Output> {
         Source::poll_output(self)
     }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Source::poll_timeout(self)
+    }
+    fn timer(&self, timer: Timer) -> Option<Instant> {
+        Source::timer(self, timer)
+    }
     fn is_master(&self) -> bool {
         Source::is_master(self)
     }
@@ -481,5 +497,11 @@ impl Machine for Dest {
     }
     fn poll_output(&mut self) -> Option<Output> {
         Dest::poll_output(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Dest::poll_timeout(self)
+    }
+    fn timer(&self, timer: Timer) -> Option<Instant> {
+        Dest::timer(self, timer)
     }
 }

@@ -7,6 +7,7 @@ use super::exit_code;
 use super::layout::{Dir, Layout};
 use super::records::PlanRecord;
 use super::requests::Requests;
+use super::timers::Timers;
 use super::{CreateMode, Exit, Level, Output, ZkOp};
 
 /// What every machine keeps of its life in a session; `W` says what a request was for.
@@ -27,6 +28,8 @@ pub(crate) struct SessionCore<W> {
     pub(crate) rejoining: bool,
     /// The time of the input being handled.
     pub(crate) now: Option<Instant>,
+    /// The machine's timers.
+    pub(crate) timers: Timers,
 }
 
 impl<W> SessionCore<W> {
@@ -39,6 +42,7 @@ impl<W> SessionCore<W> {
             joined: false,
             rejoining: false,
             now: None,
+            timers: Timers::default(),
         }
     }
 
@@ -109,6 +113,13 @@ impl<W> SessionCore<W> {
             "session {}: ZooKeeper refused access to {path} (not authorized: it is locked to other credentials, or yours are wrong): give the session's credentials with --auth{hint}",
             self.layout.session()
         )
+    }
+
+    /// Sets `timer` to fire `after` the input being handled.
+    pub(crate) fn set_timer(&mut self, timer: super::Timer, after: std::time::Duration) {
+        if let Some(now) = self.now {
+            self.timers.set(timer, now + after);
+        }
     }
 
     /// Drops the ZooKeeper session and asks the driver for a new one: every pending request

@@ -523,7 +523,7 @@ fn render_level(level: Level) -> &'static str {
 }
 
 /// An output; instants relative to `t0`.
-pub fn render_output(o: &Output, t0: Instant) -> String {
+pub fn render_output(o: &Output) -> String {
     match o {
         Output::Zk { id, op } => format!("zk #{} {}", id.0, render_op(op)),
         Output::NewSession => "NewSession".to_owned(),
@@ -540,10 +540,6 @@ pub fn render_output(o: &Output, t0: Instant) -> String {
             if job.password.is_some() { "set" } else { "none" }
         ),
         Output::Kill { id } => format!("Kill job#{}", id.0),
-        Output::SetTimer { timer, at } => format!(
-            "SetTimer {timer:?} at {}",
-            render_at(at.saturating_duration_since(t0))
-        ),
         Output::WatchTree => "WatchTree".to_owned(),
         Output::Log { level, message } => format!("Log {} {message}", render_level(*level)),
         Output::Progress(p) => format!("Progress {}", render_progress(p)),
@@ -588,7 +584,7 @@ pub fn render_input(i: &Input) -> String {
         ),
         Input::Walked(Err(e)) => format!("walked error {:?}", e.to_string()),
         Input::RsyncDone { id, outcome } => format!("rsync done job#{} {outcome:?}", id.0),
-        Input::Timer(t) => format!("timer {t:?}"),
+        Input::Timeout => "timeout".to_owned(),
         Input::Tree(t) => format!("tree {t:?}"),
         Input::Interrupt => "interrupt".to_owned(),
     }
@@ -645,7 +641,6 @@ pub struct Harness<M: Machine> {
     now: Instant,
     hook: Option<Hook>,
     pending: VecDeque<(ReqId, ZkOp)>,
-    timers: Vec<(Timer, Instant)>,
     /// Every output so far, in order.
     pub outputs: Vec<Output>,
     /// Every request sent so far, with its result once answered.
@@ -673,7 +668,6 @@ impl<M: Machine> Harness<M> {
             now: t0,
             hook: None,
             pending: VecDeque::new(),
-            timers: Vec::new(),
             outputs: Vec::new(),
             requests: Vec::new(),
             transcript: Transcript::default(),
@@ -726,18 +720,15 @@ impl<M: Machine> Harness<M> {
         self.steps += 1;
         assert!(self.steps < MAX_STEPS, "the machine does not settle");
         self.transcript.input(self.now - self.t0, &line);
+        let timers_before = Timer::ALL.map(|t| self.m.timer(t));
         self.m.handle(self.now, input);
         let out: Vec<Output> = std::iter::from_fn(|| self.m.poll_output()).collect();
         for o in &out {
-            self.transcript.output(&render_output(o, self.t0));
+            self.transcript.output(&render_output(o));
             match o {
                 Output::Zk { id, op } => {
                     self.pending.push_back((*id, op.clone()));
                     self.requests.push((*id, op.clone(), None));
-                }
-                Output::SetTimer { timer, at } => {
-                    self.timers.retain(|(t, _)| t != timer);
-                    self.timers.push((*timer, *at));
                 }
                 Output::NewSession => {
                     // The driver drops the session: what was in flight is never answered.
@@ -756,6 +747,16 @@ impl<M: Machine> Harness<M> {
                     }
                 }
                 Output::Exit(_) => self.exited = true,
+                _ => {}
+            }
+        }
+        // The machine's timer table, as the driver sees it: a timer (re)set by this step.
+        for (timer, before) in Timer::ALL.into_iter().zip(timers_before) {
+            match self.m.timer(timer) {
+                Some(at) if Some(at) != before => self.transcript.output(&format!(
+                    "SetTimer {timer:?} at {}",
+                    render_at(at.saturating_duration_since(self.t0))
+                )),
                 _ => {}
             }
         }
@@ -841,25 +842,23 @@ impl<M: Machine> Harness<M> {
 
     /// When `timer` is set for, if it is.
     pub fn timer(&self, timer: Timer) -> Option<Instant> {
-        self.timers
-            .iter()
-            .find(|(t, _)| *t == timer)
-            .map(|(_, at)| *at)
+        self.m.timer(timer)
     }
 
-    /// Fires the earliest timer set (moving the clock to it) and settles; returns which.
+    /// Moves the clock to the machine's next timeout, feeds it and settles; returns the
+    /// timer that was due.
     pub fn fire_next(&mut self) -> Timer {
-        let (i, _) = self
-            .timers
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, (_, at))| *at)
-            .expect("a timer is set");
-        let (timer, at) = self.timers.remove(i);
+        let at = self.m.poll_timeout().expect("a timer is set");
+        let timer = Timer::ALL
+            .into_iter()
+            .find(|t| self.m.timer(*t) == Some(at))
+            .expect("poll_timeout is one of the timers");
         if at > self.now {
             self.now = at;
         }
-        self.feed_settle(Input::Timer(timer));
+        assert!(!self.exited, "the machine has exited");
+        self.step(format!("timer {timer:?}"), Input::Timeout);
+        self.settle();
         timer
     }
 

@@ -1,11 +1,12 @@
 //! A simulated client process: a source or a destination machine of the core, and what
-//! its thin driver keeps (its ZooKeeper session, requests in flight, rsync jobs, timers).
+//! its thin driver keeps (its ZooKeeper session, requests in flight, rsync jobs, the next
+//! wake-up).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use zkrsync_core::protocol::rsync_job::RsyncJob;
-use zkrsync_core::protocol::{Input, JobId, Machine, ReqId, Timer, ZkOp};
+use zkrsync_core::protocol::{Input, JobId, Machine, ReqId, ZkOp};
 
 use crate::zk_model::SessionId;
 
@@ -78,8 +79,8 @@ pub struct Client {
     pub last_delivery: Instant,
     /// Its rsync jobs.
     pub jobs: BTreeMap<JobId, RunningJob>,
-    /// The current generation of each timer.
-    pub timers: HashMap<Timer, u64>,
+    /// When the driver wakes the machine next (its `poll_timeout`, as last scheduled).
+    pub wake_at: Option<Instant>,
     /// A source: whether its tree is mounted. A destination: whether its tree is there.
     pub tree_present: bool,
     /// A destination asked to hear about its tree.

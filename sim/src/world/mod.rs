@@ -17,7 +17,7 @@ use zkrsync_core::protocol::layout::Layout;
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{
     source_tree, Dest, DestConfig, Input, JobId, Machine, Output, ReqId, SessionEvent,
-    SessionParams, Source, SourceConfig, Summary, Timer, WalkFailed, Walked, ZkOp,
+    SessionParams, Source, SourceConfig, Summary, WalkFailed, Walked, ZkOp,
 };
 
 use crate::config::SimConfig;
@@ -54,13 +54,8 @@ enum Event {
     Local { c: usize, inc: u32, input: Input },
     /// The client connects with a new session.
     OpenSession { c: usize, inc: u32 },
-    /// A timer of the client fires.
-    Timer {
-        c: usize,
-        inc: u32,
-        timer: Timer,
-        generation: u64,
-    },
+    /// The client's machine asked to be woken at `at` (its `poll_timeout`).
+    Wake { c: usize, inc: u32, at: Instant },
     /// An rsync job ends.
     RsyncEnd { c: usize, inc: u32, id: JobId },
     /// The client notices its partition.
@@ -282,7 +277,7 @@ impl World {
             last_arrival: self.now,
             last_delivery: self.now,
             jobs: Default::default(),
-            timers: Default::default(),
+            wake_at: None,
             tree_present: true,
             watches_tree: false,
             restart_pending: false,
@@ -462,15 +457,11 @@ impl World {
                 Ok(())
             }
             Event::OpenSession { c, inc } => self.on_open_session(c, inc),
-            Event::Timer {
-                c,
-                inc,
-                timer,
-                generation,
-            } => {
-                let cl = &self.clients[c];
-                if cl.incarnation == inc && cl.timers.get(&timer) == Some(&generation) {
-                    self.feed(c, Input::Timer(timer))?;
+            Event::Wake { c, inc, at } => {
+                let cl = &mut self.clients[c];
+                if cl.incarnation == inc && cl.wake_at == Some(at) {
+                    cl.wake_at = None;
+                    self.feed(c, Input::Timeout)?;
                 }
                 Ok(())
             }
@@ -543,7 +534,7 @@ impl World {
         cl.queued.clear();
         cl.missed.clear();
         cl.jobs.clear();
-        cl.timers.clear();
+        cl.wake_at = None;
         cl.watches_tree = false;
         let machine: Box<dyn Machine> = match cl.kind {
             Kind::Source => Box::new(Source::new(SourceConfig {
@@ -594,10 +585,19 @@ impl World {
                 return Ok(());
             };
             let Some(output) = machine.poll_output() else {
-                return Ok(());
+                break;
             };
             self.on_output(c, output)?;
         }
+        // Sleep until the machine's next timeout, as the real driver does.
+        let cl = &mut self.clients[c];
+        let next = cl.machine.as_ref().and_then(|m| m.poll_timeout());
+        if let Some(at) = next.filter(|at| cl.wake_at != Some(*at)) {
+            cl.wake_at = Some(at);
+            let inc = cl.incarnation;
+            self.schedule_at(at, Event::Wake { c, inc, at });
+        }
+        Ok(())
     }
 
     fn on_output(&mut self, c: usize, output: Output) -> Check {
@@ -636,20 +636,6 @@ impl World {
             }
             Output::Spawn { id, job } => self.spawn_rsync(c, id, job)?,
             Output::Kill { id } => self.kill_rsync(c, id),
-            Output::SetTimer { timer, at } => {
-                let cl = &mut self.clients[c];
-                let generation = cl.timers.get(&timer).map_or(1, |g| g + 1);
-                cl.timers.insert(timer, generation);
-                self.schedule_at(
-                    at,
-                    Event::Timer {
-                        c,
-                        inc,
-                        timer,
-                        generation,
-                    },
-                );
-            }
             Output::WatchTree => {
                 self.clients[c].watches_tree = true;
                 let input = Input::Tree(self.tree_state(c));

@@ -127,6 +127,16 @@ impl Source {
         self.core.reqs.pop()
     }
 
+    /// When to feed [`Input::Timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.timers.next()
+    }
+
+    /// When `timer` fires, if it is set.
+    pub fn timer(&self, timer: super::Timer) -> Option<Instant> {
+        self.core.timers.get(timer)
+    }
+
     /// Whether this source is the master now.
     pub fn is_master(&self) -> bool {
         self.role == Role::Master
@@ -153,7 +163,11 @@ impl Source {
             Input::Watch { path, kind } => self.on_watch(path, kind),
             Input::Walked(result) => self.on_walked(result),
             Input::RsyncDone { id, outcome } => self.on_rsync_done(id, outcome),
-            Input::Timer(timer) => self.on_timer(now, timer),
+            Input::Timeout => {
+                for timer in self.core.timers.expired(now) {
+                    self.on_timer(now, timer);
+                }
+            }
             Input::Tree(_) => {}
             Input::Interrupt => {
                 self.kill_job();

@@ -45,10 +45,7 @@ impl Source {
                 self.worker.disconnected_at = Some(now);
                 if self.worker.job().is_some() {
                     let lease = lease(self.cfg.session_timeout);
-                    self.core.reqs.push(Output::SetTimer {
-                        timer: Timer::Lease,
-                        at: now + lease,
-                    });
+                    self.core.timers.set(Timer::Lease, now + lease);
                 }
             }
             SessionEvent::Expired => {

@@ -122,12 +122,8 @@ impl Source {
             ),
         );
         self.master.phase = MasterPhase::Start;
-        if let Some(now) = self.core.now {
-            self.core.reqs.push(Output::SetTimer {
-                timer: Timer::Progress,
-                at: now + self.cfg.progress_every,
-            });
-        }
+        self.core
+            .set_timer(Timer::Progress, self.cfg.progress_every);
         // Election watches matter to the master only while it waits for clients to leave.
         if self.view.stop.is_some() {
             return self.on_stop();
@@ -202,10 +198,9 @@ impl Source {
         if self.role == Role::Master && !matches!(self.master.phase, MasterPhase::Finished) {
             let progress = self.progress();
             self.core.reqs.push(Output::Progress(progress));
-            self.core.reqs.push(Output::SetTimer {
-                timer: Timer::Progress,
-                at: now + self.cfg.progress_every,
-            });
+            self.core
+                .timers
+                .set(Timer::Progress, now + self.cfg.progress_every);
         }
     }
 

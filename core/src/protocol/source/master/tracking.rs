@@ -5,7 +5,7 @@ use super::{MasterPhase, MasterWhy};
 use crate::protocol::layout::{self, Dir};
 use crate::protocol::records::{DoneRecord, FailedRecord, StopRecord};
 use crate::protocol::source::{Source, Why};
-use crate::protocol::{CreateMode, Level, Output, Progress, Timer, ZkError, ZkOp, ZkReply};
+use crate::protocol::{CreateMode, Level, Progress, Timer, ZkError, ZkOp, ZkReply};
 use crate::rsync_stats::RsyncStats;
 
 impl Source {
@@ -114,12 +114,8 @@ impl Source {
     /// `stop` is there: wait (until the leave deadline) for the clients to leave.
     pub(super) fn master_stopping(&mut self) {
         self.master.phase = MasterPhase::Stopping;
-        if let Some(now) = self.core.now {
-            self.core.reqs.push(Output::SetTimer {
-                timer: Timer::LeaveDeadline,
-                at: now + self.cfg.leave_timeout,
-            });
-        }
+        self.core
+            .set_timer(Timer::LeaveDeadline, self.cfg.leave_timeout);
         self.list_election();
         self.children_watch(Dir::Dests);
         self.master_read_results();

@@ -109,10 +109,7 @@ impl Source {
         if let Some(now) = self.core.now {
             let until = now + self.cfg.session_timeout;
             self.worker.suspect.insert(dest, until);
-            self.core.reqs.push(Output::SetTimer {
-                timer: Timer::Suspect,
-                at: until,
-            });
+            self.core.timers.set(Timer::Suspect, until);
         }
         self.release_current(None);
     }
