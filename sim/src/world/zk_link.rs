@@ -4,12 +4,13 @@
 //! within the session timeout (same session) or make the server expire the session, and
 //! the client giving the session up on its own after about 7/5 of the timeout.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zkrsync_core::protocol::layout::Dir;
-use zkrsync_core::protocol::{Input, ReqId, SessionEvent, ZkError, ZkOp};
+use zkrsync_core::protocol::{Input, ReqId, SessionEvent, ZkError, ZkOp, ZkReply};
 
 use super::{Event, Partition, World};
+use crate::config::ScaleModel;
 use crate::invariants::{no_result_from_dead, Check};
 use crate::zk_model::SessionId;
 
@@ -91,21 +92,7 @@ impl World {
             return Ok(());
         }
         if let (Some(model), false) = (self.cfg.scale, queued) {
-            // One request at a time, in arrival order: the server is reserved on arrival.
-            let cost = match &op {
-                ZkOp::Multi(ops) => model.write + model.multi_op * ops.len() as u32,
-                ZkOp::Create { .. } | ZkOp::Delete { .. } | ZkOp::SetData { .. } => model.write,
-                ZkOp::GetChildren { path, .. } => {
-                    let n = self.zk.children(path).map_or(0, |c| c.len());
-                    model.read + model.per_child * n as u32
-                }
-                ZkOp::GetData { .. } | ZkOp::Exists { .. } => model.read,
-            };
-            let start = self.server_free.max(self.now);
-            self.server_free = start + cost;
-            self.report.zk_busy += cost;
-            if start > self.now {
-                self.report.zk_max_wait = self.report.zk_max_wait.max(start - self.now);
+            if let Some(start) = self.reserve_server(&model, &op) {
                 let event = Event::Arrive {
                     c,
                     inc,
@@ -119,39 +106,65 @@ impl World {
             }
         }
         let result = if self.zk.is_alive(session) {
-            let recorded = no_result_from_dead::recorded_chunk(&self.layout, &op);
-            let owner_before = recorded.as_ref().and_then(|chunk| {
-                self.zk
-                    .ephemeral_owner(&self.layout.entry(Dir::Claims, chunk))
-                    .map(|s| s.0)
-            });
-            let existed = self.zk.stat(self.layout.root()).is_some();
-            let result = self.zk.apply(session, &op);
-            self.report.zk_ops += 1;
-            if existed && result.is_ok() && self.zk.stat(self.layout.root()).is_none() {
-                self.ended = true;
-            }
-            if let (Ok(_), ZkOp::Create { path, data, .. }) = (&result, &op) {
-                if *path == self.layout.summary() {
-                    self.recorded =
-                        zkrsync_core::protocol::records::SummaryRecord::decode(data).ok();
-                }
-            }
-            if let Some(chunk) = recorded {
-                no_result_from_dead::check_recorded(
-                    &chunk,
-                    owner_before,
-                    session.0,
-                    result.is_ok(),
-                )?;
-            }
-            self.route_notifications();
-            result
+            self.apply(session, &op)?
         } else {
             Err(ZkError::SessionExpired)
         };
         self.deliver(c, session, Input::Reply { id, result });
         Ok(())
+    }
+
+    /// The scaling experiment's server: one request at a time, in arrival order, reserved on
+    /// arrival. Returns when the request gets its turn, if it must wait.
+    fn reserve_server(&mut self, model: &ScaleModel, op: &ZkOp) -> Option<Instant> {
+        let cost = match op {
+            ZkOp::Multi(ops) => model.write + model.multi_op * ops.len() as u32,
+            ZkOp::Create { .. } | ZkOp::Delete { .. } | ZkOp::SetData { .. } => model.write,
+            ZkOp::GetChildren { path, .. } => {
+                let n = self.zk.children(path).map_or(0, |c| c.len());
+                model.read + model.per_child * n as u32
+            }
+            ZkOp::GetData { .. } | ZkOp::Exists { .. } => model.read,
+        };
+        let start = self.server_free.max(self.now);
+        self.server_free = start + cost;
+        self.report.zk_busy += cost;
+        if start > self.now {
+            self.report.zk_max_wait = self.report.zk_max_wait.max(start - self.now);
+            return Some(start);
+        }
+        None
+    }
+
+    /// Applies a live session's request to the model, checking that a result is recorded
+    /// only by the chunk's owner, and noting the session's end and recorded outcome.
+    fn apply(
+        &mut self,
+        session: SessionId,
+        op: &ZkOp,
+    ) -> Result<Result<ZkReply, ZkError>, crate::invariants::Violation> {
+        let recorded = no_result_from_dead::recorded_chunk(&self.layout, op);
+        let owner_before = recorded.as_ref().and_then(|chunk| {
+            self.zk
+                .ephemeral_owner(&self.layout.entry(Dir::Claims, chunk))
+                .map(|s| s.0)
+        });
+        let existed = self.zk.stat(self.layout.root()).is_some();
+        let result = self.zk.apply(session, op);
+        self.report.zk_ops += 1;
+        if existed && result.is_ok() && self.zk.stat(self.layout.root()).is_none() {
+            self.ended = true;
+        }
+        if let (Ok(_), ZkOp::Create { path, data, .. }) = (&result, op) {
+            if *path == self.layout.summary() {
+                self.recorded = zkrsync_core::protocol::records::SummaryRecord::decode(data).ok();
+            }
+        }
+        if let Some(chunk) = recorded {
+            no_result_from_dead::check_recorded(&chunk, owner_before, session.0, result.is_ok())?;
+        }
+        self.route_notifications();
+        Ok(result)
     }
 
     pub(super) fn on_deliver(

@@ -3,7 +3,7 @@
 //! taking over reports the same), deletes the session's znodes in batches and the session
 //! itself in a final multi, then reports the summary and exits.
 
-use super::{MasterPhase, MasterWhy};
+use super::MasterPhase;
 use crate::protocol::layout::Dir;
 use crate::protocol::records::{FailedRecord, SummaryRecord};
 use crate::protocol::source::session::cleaned_dirs;
@@ -18,17 +18,34 @@ const CLEAN_ROUNDS: u32 = 3;
 /// Deletes in one multi during cleanup.
 const CLEAN_BATCH: usize = 500;
 
+/// The requests of the cleanup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::protocol::source) enum CleanupWhy {
+    /// Listing a directory to clean.
+    CleanList,
+    /// Deleting a batch of znodes.
+    CleanBatch,
+    /// The final multi that deletes the session.
+    CleanFinal,
+    /// Deleting a standing-by source's election node.
+    CleanStandby,
+    /// Reading the outcome an earlier master recorded.
+    SummaryRead,
+    /// Recording the outcome.
+    SummaryWrite,
+}
+
 impl Source {
     pub(super) fn on_cleanup_reply(
         &mut self,
-        why: MasterWhy,
+        why: CleanupWhy,
         op: ZkOp,
         result: Result<ZkReply, ZkError>,
     ) {
         match why {
             // Gone already or deleted: either way it is not in the way of the cleanup.
-            MasterWhy::CleanStandby => {}
-            MasterWhy::SummaryRead => {
+            CleanupWhy::CleanStandby => {}
+            CleanupWhy::SummaryRead => {
                 self.list_answered();
                 if let Ok(ZkReply::Data(data)) = result {
                     match SummaryRecord::decode(&data) {
@@ -44,7 +61,7 @@ impl Source {
                 }
                 self.master_clean_more();
             }
-            MasterWhy::SummaryWrite => {
+            CleanupWhy::SummaryWrite => {
                 self.list_answered();
                 if let Err(e) = &result {
                     if *e != ZkError::NodeExists {
@@ -59,7 +76,7 @@ impl Source {
                 self.master.summary_written = true;
                 self.master_clean_more();
             }
-            MasterWhy::CleanList => {
+            CleanupWhy::CleanList => {
                 self.list_answered();
                 if let (Ok(ZkReply::Children(names)), ZkOp::GetChildren { path, .. }) =
                     (result, &op)
@@ -70,9 +87,8 @@ impl Source {
                 }
                 self.master_clean_more();
             }
-            MasterWhy::CleanBatch => self.on_batch_deleted(op, result),
-            MasterWhy::CleanFinal => self.on_final_deleted(result),
-            _ => unreachable!("not a request of the cleanup: {why:?}"),
+            CleanupWhy::CleanBatch => self.on_batch_deleted(op, result),
+            CleanupWhy::CleanFinal => self.on_final_deleted(result),
         }
     }
 
@@ -96,7 +112,7 @@ impl Source {
                     }
                     self.core.reqs.send(
                         ZkOp::Delete { path: path.clone() },
-                        Why::Master(MasterWhy::CleanBatch),
+                        Why::from(CleanupWhy::CleanBatch),
                     );
                 }
             }
@@ -139,7 +155,7 @@ impl Source {
             path: self.cfg.layout.summary(),
             watch: false,
         };
-        self.core.reqs.send(op, Why::Master(MasterWhy::SummaryRead));
+        self.core.reqs.send(op, Why::from(CleanupWhy::SummaryRead));
         let mut lists = 1;
         for dir in cleaned_dirs() {
             lists += 1;
@@ -147,7 +163,7 @@ impl Source {
                 path: self.cfg.layout.dir(dir),
                 watch: false,
             };
-            self.core.reqs.send(op, Why::Master(MasterWhy::CleanList));
+            self.core.reqs.send(op, Why::from(CleanupWhy::CleanList));
         }
         self.master.phase = MasterPhase::Cleaning { lists, batches: 0 };
     }
@@ -207,9 +223,7 @@ impl Source {
             data: record.encode(),
             mode: CreateMode::Persistent,
         };
-        self.core
-            .reqs
-            .send(op, Why::Master(MasterWhy::SummaryWrite));
+        self.core.reqs.send(op, Why::from(CleanupWhy::SummaryWrite));
     }
 
     fn delete_batches(&mut self, batches: usize) {
@@ -224,7 +238,7 @@ impl Source {
                 .collect();
             self.core
                 .reqs
-                .send(ZkOp::Multi(ops), Why::Master(MasterWhy::CleanBatch));
+                .send(ZkOp::Multi(ops), Why::from(CleanupWhy::CleanBatch));
             sent += 1;
         }
         self.master.phase = MasterPhase::Cleaning {
@@ -249,9 +263,7 @@ impl Source {
                 let op = ZkOp::Delete {
                     path: l.entry(Dir::Election, &name),
                 };
-                self.core
-                    .reqs
-                    .send(op, Why::Master(MasterWhy::CleanStandby));
+                self.core.reqs.send(op, Why::from(CleanupWhy::CleanStandby));
             }
         }
         if let Some(me) = &self.me {
@@ -270,7 +282,7 @@ impl Source {
         };
         self.core
             .reqs
-            .send(ZkOp::Multi(ops), Why::Master(MasterWhy::CleanFinal));
+            .send(ZkOp::Multi(ops), Why::from(CleanupWhy::CleanFinal));
     }
 
     fn master_finish(&mut self, left_behind: bool) {

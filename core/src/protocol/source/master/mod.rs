@@ -16,43 +16,26 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use super::election::Role;
-use super::Source;
+use super::{Source, Why};
 use crate::protocol::records::{FailedRecord, PlanRecord, SummaryRecord};
 use crate::protocol::{Level, Output, Progress, Timer, ZkError, ZkOp, ZkReply};
 use crate::rsync_stats::RsyncStats;
 use crate::unit::RelPath;
 
+use cleanup::CleanupWhy;
+use plan::PlanWhy;
 pub use plan::{MIN_CHUNK_WEIGHT, TARGET_CHUNKS};
+use tracking::TrackingWhy;
 
-/// The requests of the master.
+/// The requests of the master, by the part that handles their replies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum MasterWhy {
-    /// Listing the chunks a previous master published.
-    CoverList,
-    /// Reading one of them.
-    CoverRead,
-    /// Publishing a chunk.
-    ChunkCreate,
-    /// Marking the plan ready.
-    PlanReady,
-    /// Reading a chunk's done record.
-    DoneRead(String),
-    /// Reading a chunk's failed record.
-    FailedRead(String),
-    /// Creating `stop`.
-    StopCreate,
-    /// Listing a directory to clean.
-    CleanList,
-    /// Deleting a batch of znodes.
-    CleanBatch,
-    /// The final multi that deletes the session.
-    CleanFinal,
-    /// Deleting a standing-by source's election node.
-    CleanStandby,
-    /// Reading the outcome an earlier master recorded.
-    SummaryRead,
-    /// Recording the outcome.
-    SummaryWrite,
+    /// Making the plan.
+    Plan(PlanWhy),
+    /// Following the results.
+    Tracking(TrackingWhy),
+    /// Cleaning up.
+    Cleanup(CleanupWhy),
 }
 
 /// Where the master is.
@@ -177,19 +160,9 @@ impl Source {
         result: Result<ZkReply, ZkError>,
     ) {
         match why {
-            MasterWhy::CoverList
-            | MasterWhy::CoverRead
-            | MasterWhy::ChunkCreate
-            | MasterWhy::PlanReady => self.on_plan_reply(why, result),
-            MasterWhy::DoneRead(_) | MasterWhy::FailedRead(_) | MasterWhy::StopCreate => {
-                self.on_tracking_reply(why, result)
-            }
-            MasterWhy::CleanList
-            | MasterWhy::CleanBatch
-            | MasterWhy::CleanFinal
-            | MasterWhy::CleanStandby
-            | MasterWhy::SummaryRead
-            | MasterWhy::SummaryWrite => self.on_cleanup_reply(why, op, result),
+            MasterWhy::Plan(why) => self.on_plan_reply(why, result),
+            MasterWhy::Tracking(why) => self.on_tracking_reply(why, result),
+            MasterWhy::Cleanup(why) => self.on_cleanup_reply(why, op, result),
         }
     }
 
@@ -213,5 +186,23 @@ impl Source {
             );
             self.master_clean_start();
         }
+    }
+}
+
+impl From<PlanWhy> for Why {
+    fn from(why: PlanWhy) -> Why {
+        Why::Master(MasterWhy::Plan(why))
+    }
+}
+
+impl From<TrackingWhy> for Why {
+    fn from(why: TrackingWhy) -> Why {
+        Why::Master(MasterWhy::Tracking(why))
+    }
+}
+
+impl From<CleanupWhy> for Why {
+    fn from(why: CleanupWhy) -> Why {
+        Why::Master(MasterWhy::Cleanup(why))
     }
 }

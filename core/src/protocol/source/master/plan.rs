@@ -4,12 +4,25 @@
 
 use std::collections::VecDeque;
 
-use super::{MasterPhase, MasterWhy};
+use super::MasterPhase;
 use crate::plan::{Chunk, PackLimits, Packer};
 use crate::protocol::layout::{self, Dir};
 use crate::protocol::records::PlanRecord;
 use crate::protocol::source::{Source, Why};
 use crate::protocol::{CreateMode, Level, Output, WalkFailed, Walked, ZkError, ZkOp, ZkReply};
+
+/// The requests of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::protocol::source) enum PlanWhy {
+    /// Listing the chunks a previous master published.
+    CoverList,
+    /// Reading one of them.
+    CoverRead,
+    /// Publishing a chunk.
+    ChunkCreate,
+    /// Marking the plan ready.
+    PlanReady,
+}
 
 /// How many chunks the master aims to cut a plan into, at most.
 pub const TARGET_CHUNKS: u64 = 256;
@@ -22,17 +35,17 @@ pub const MIN_CHUNK_WEIGHT: u64 = 4096;
 const PUBLISH_WINDOW: usize = 16;
 
 impl Source {
-    pub(super) fn on_plan_reply(&mut self, why: MasterWhy, result: Result<ZkReply, ZkError>) {
+    pub(super) fn on_plan_reply(&mut self, why: PlanWhy, result: Result<ZkReply, ZkError>) {
         match why {
-            MasterWhy::CoverList => match result {
+            PlanWhy::CoverList => match result {
                 Ok(ZkReply::Children(names)) => self.master_cover(names),
                 other => self.fail_config(format!(
                     "cannot list the plan: {}",
                     crate::protocol::source::session::show(&other)
                 )),
             },
-            MasterWhy::CoverRead => self.master_covered(result),
-            MasterWhy::ChunkCreate => match result {
+            PlanWhy::CoverRead => self.master_covered(result),
+            PlanWhy::ChunkCreate => match result {
                 Ok(_) => {
                     if let MasterPhase::Publishing { in_flight, .. } = &mut self.master.phase {
                         *in_flight -= 1;
@@ -47,7 +60,7 @@ impl Source {
                     self.restart_session();
                 }
             },
-            MasterWhy::PlanReady => {
+            PlanWhy::PlanReady => {
                 match result {
                     Ok(_) => {
                         self.master.phase = MasterPhase::Tracking;
@@ -60,7 +73,6 @@ impl Source {
                     }
                 }
             }
-            _ => unreachable!("not a request of the plan: {why:?}"),
         }
     }
 
@@ -85,7 +97,7 @@ impl Source {
                 path: self.cfg.layout.plan(),
                 watch: false,
             };
-            self.core.reqs.send(op, Why::Master(MasterWhy::CoverList));
+            self.core.reqs.send(op, Why::from(PlanWhy::CoverList));
         }
     }
 
@@ -116,7 +128,7 @@ impl Source {
             let path = self.cfg.layout.entry(Dir::Plan, &chunk);
             self.core.reqs.send(
                 ZkOp::GetData { path, watch: false },
-                Why::Master(MasterWhy::CoverRead),
+                Why::from(PlanWhy::CoverRead),
             );
         }
     }
@@ -236,14 +248,14 @@ impl Source {
                 data,
                 mode: CreateMode::Persistent,
             };
-            self.core.reqs.send(op, Why::Master(MasterWhy::ChunkCreate));
+            self.core.reqs.send(op, Why::from(PlanWhy::ChunkCreate));
         }
         if finished {
             let op = ZkOp::SetData {
                 path: self.cfg.layout.plan(),
                 data: record.encode(),
             };
-            self.core.reqs.send(op, Why::Master(MasterWhy::PlanReady));
+            self.core.reqs.send(op, Why::from(PlanWhy::PlanReady));
         }
     }
 }

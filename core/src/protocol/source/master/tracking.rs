@@ -1,17 +1,28 @@
 //! The master follows the results: it reads every new done and failed record, signals
 //! stop when every chunk of the ready plan has one, and waits for the clients to leave.
 
-use super::{MasterPhase, MasterWhy};
+use super::MasterPhase;
 use crate::protocol::layout::{self, Dir};
 use crate::protocol::records::{DoneRecord, FailedRecord, StopRecord};
 use crate::protocol::source::{Source, Why};
 use crate::protocol::{CreateMode, Level, Progress, Timer, ZkError, ZkOp, ZkReply};
 use crate::rsync_stats::RsyncStats;
 
+/// The requests of tracking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::protocol::source) enum TrackingWhy {
+    /// Reading a chunk's done record.
+    DoneRead(String),
+    /// Reading a chunk's failed record.
+    FailedRead(String),
+    /// Creating `stop`.
+    StopCreate,
+}
+
 impl Source {
-    pub(super) fn on_tracking_reply(&mut self, why: MasterWhy, result: Result<ZkReply, ZkError>) {
+    pub(super) fn on_tracking_reply(&mut self, why: TrackingWhy, result: Result<ZkReply, ZkError>) {
         match why {
-            MasterWhy::DoneRead(chunk) => {
+            TrackingWhy::DoneRead(chunk) => {
                 self.master.reading.remove(&chunk);
                 if let Ok(ZkReply::Data(data)) = result {
                     let stats = DoneRecord::decode(&data)
@@ -21,7 +32,7 @@ impl Source {
                 }
                 self.master_after_read();
             }
-            MasterWhy::FailedRead(chunk) => {
+            TrackingWhy::FailedRead(chunk) => {
                 self.master.reading.remove(&chunk);
                 if let Ok(ZkReply::Data(data)) = result {
                     let record = FailedRecord::decode(&data).unwrap_or_else(|e| FailedRecord {
@@ -32,11 +43,10 @@ impl Source {
                 }
                 self.master_after_read();
             }
-            MasterWhy::StopCreate => match result {
+            TrackingWhy::StopCreate => match result {
                 Ok(_) | Err(ZkError::NodeExists) => self.master_stopping(),
                 Err(e) => self.fail_config(format!("cannot create the stop signal: {e}")),
             },
-            _ => unreachable!("not a request of tracking: {why:?}"),
         }
     }
 
@@ -70,13 +80,13 @@ impl Source {
         self.master.reading.insert(chunk.clone());
         let path = self.cfg.layout.entry(dir, &chunk);
         let why = if dir == Dir::Done {
-            MasterWhy::DoneRead(chunk)
+            TrackingWhy::DoneRead(chunk)
         } else {
-            MasterWhy::FailedRead(chunk)
+            TrackingWhy::FailedRead(chunk)
         };
         self.core
             .reqs
-            .send(ZkOp::GetData { path, watch: false }, Why::Master(why));
+            .send(ZkOp::GetData { path, watch: false }, Why::from(why));
     }
 
     fn master_after_read(&mut self) {
@@ -107,7 +117,7 @@ impl Source {
                 data: StopRecord::Done.encode(),
                 mode: CreateMode::Persistent,
             };
-            self.core.reqs.send(op, Why::Master(MasterWhy::StopCreate));
+            self.core.reqs.send(op, Why::from(TrackingWhy::StopCreate));
         }
     }
 
