@@ -97,6 +97,7 @@ pub fn synthetic_units(count: usize) -> Vec<Unit> {
                 listing_failed: false,
                 weight: (i % 97) as u64 + 1,
                 excluded: vec![],
+                mounts: vec![],
             }
         })
         .collect()

@@ -27,7 +27,8 @@ pub const DEFAULT_MAX_CHUNK_UNITS: usize = 2048;
 const FLAG_RECURSIVE: u8 = 1;
 const FLAG_LISTING_FAILED: u8 = 2;
 const FLAG_EXCLUDED: u8 = 4;
-const KNOWN_FLAGS: u8 = FLAG_RECURSIVE | FLAG_LISTING_FAILED | FLAG_EXCLUDED;
+const FLAG_MOUNTS: u8 = 8;
+const KNOWN_FLAGS: u8 = FLAG_RECURSIVE | FLAG_LISTING_FAILED | FLAG_EXCLUDED | FLAG_MOUNTS;
 
 /// Units claimed and copied together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -118,6 +119,14 @@ pub fn encoded_unit_len(unit: &Unit) -> usize {
         len += varint_len(unit.excluded.len() as u64);
         len += unit.excluded.iter().map(|n| bytes(n)).sum::<usize>();
     }
+    if !unit.mounts.is_empty() {
+        len += varint_len(unit.mounts.len() as u64);
+        len += unit
+            .mounts
+            .iter()
+            .map(|m| bytes(m.as_bytes()))
+            .sum::<usize>();
+    }
     len
 }
 
@@ -132,6 +141,9 @@ fn encode_unit(out: &mut Vec<u8>, unit: &Unit) {
     if !unit.excluded.is_empty() {
         flags |= FLAG_EXCLUDED;
     }
+    if !unit.mounts.is_empty() {
+        flags |= FLAG_MOUNTS;
+    }
     out.push(flags);
     put_varint(out, unit.weight);
     put_bytes(out, unit.path.as_bytes());
@@ -139,6 +151,12 @@ fn encode_unit(out: &mut Vec<u8>, unit: &Unit) {
         put_varint(out, unit.excluded.len() as u64);
         for name in &unit.excluded {
             put_bytes(out, name);
+        }
+    }
+    if !unit.mounts.is_empty() {
+        put_varint(out, unit.mounts.len() as u64);
+        for mount in &unit.mounts {
+            put_bytes(out, mount.as_bytes());
         }
     }
 }
@@ -220,12 +238,20 @@ impl<'a> Reader<'a> {
                 excluded.push(name.to_vec());
             }
         }
+        let mut mounts = Vec::new();
+        if flags & FLAG_MOUNTS != 0 {
+            let count = self.varint()?;
+            for _ in 0..count {
+                mounts.push(RelPath::from_bytes(self.bytes()?).map_err(DecodeError::BadPath)?);
+            }
+        }
         Ok(Unit {
             path,
             recursive: flags & FLAG_RECURSIVE != 0,
             listing_failed: flags & FLAG_LISTING_FAILED != 0,
             weight,
             excluded,
+            mounts,
         })
     }
 }
@@ -342,6 +368,7 @@ mod tests {
             listing_failed: false,
             weight,
             excluded: vec![],
+            mounts: vec![],
         }
     }
 
@@ -455,15 +482,20 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             any::<u64>(),
-            proptest::collection::vec(component, 0..3),
+            proptest::collection::vec(component.clone(), 0..3),
+            proptest::collection::vec(proptest::collection::vec(component, 0..3), 0..2),
         )
             .prop_map(
-                |(parts, recursive, listing_failed, weight, excluded)| Unit {
+                |(parts, recursive, listing_failed, weight, excluded, mounts)| Unit {
                     path: RelPath::from_bytes(&parts.join(&b'/')).unwrap(),
                     recursive,
                     listing_failed,
                     weight,
                     excluded,
+                    mounts: mounts
+                        .iter()
+                        .map(|m| RelPath::from_bytes(&m.join(&b'/')).unwrap())
+                        .collect(),
                 },
             )
     }

@@ -151,6 +151,10 @@ pub struct Unit {
     /// Names of subdirectories that the walk excluded (`--exclude`); a non-recursive copy
     /// must leave them out.
     pub excluded: Vec<Vec<u8>>,
+    /// Mount points in the unit's reach when it was planned (the unit's own directory, and
+    /// for a recursive unit any below it): before every copy each must still be one, since
+    /// an unmounted file system looks like an empty directory to `--delete`.
+    pub mounts: Vec<RelPath>,
 }
 
 impl Unit {

@@ -57,6 +57,7 @@ fn unit(path: &str, recursive: bool, weight: u64) -> Unit {
         listing_failed: false,
         weight,
         excluded: vec![],
+        mounts: vec![],
     }
 }
 
@@ -67,6 +68,7 @@ fn chunk(units: Vec<Unit>) -> Chunk {
 fn walked(units: Vec<Unit>, errors: u64) -> Input {
     Input::Walked(Ok(Walked {
         root_nonempty: !units.is_empty(),
+        top_dirs: vec![],
         dirs_read: units.len() as u64 + 3,
         errors,
         units,
@@ -158,6 +160,7 @@ fn ready_session() -> FakeZk {
         chunks: 3,
         units: 4,
         root_nonempty: true,
+        top_dirs: vec![],
     };
     let mut zk = session_zk(plan, &chunks, 3);
     zk.create(
@@ -880,6 +883,7 @@ fn master_takeover_half_cleaned() {
         chunks: 3,
         units: 4,
         root_nonempty: true,
+        top_dirs: vec![],
     };
     // The old master deleted chunk 2 and every result after recording the summary.
     let mut zk = session_zk(plan, &chunks, 2);

@@ -65,6 +65,7 @@ fn chunk_bytes() -> Vec<u8> {
             listing_failed: false,
             weight: 64,
             excluded: vec![],
+            mounts: vec![],
         }],
     }
     .encode()
@@ -88,6 +89,7 @@ fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
                 chunks: 1,
                 units: 1,
                 root_nonempty: true,
+                top_dirs: vec![],
             }
             .encode(),
         )),

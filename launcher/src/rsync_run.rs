@@ -10,7 +10,8 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use zkrsync_core::protocol::{source_tree, Input, JobId, RsyncJob, RsyncOutcome};
+use zkrsync_core::protocol::source_tree::{self, Refusal};
+use zkrsync_core::protocol::{Input, JobId, RsyncJob, RsyncOutcome};
 use zkrsync_core::rsync_exit::RsyncExit;
 use zkrsync_core::rsync_stats::RsyncStats;
 use zkrsync_core::walk::FsTree;
@@ -82,8 +83,10 @@ async fn run_job(
     job: &RsyncJob,
     mut kill: oneshot::Receiver<()>,
 ) -> RsyncOutcome {
-    if let Some(reason) = source_tree::refuse_source(&FsTree, source, job.root_nonempty) {
-        return RsyncOutcome::SourceMissing(reason);
+    match source_tree::refuse_source(&FsTree, source, &job.guards) {
+        Some(Refusal::Tree(reason)) => return RsyncOutcome::SourceMissing(reason),
+        Some(Refusal::Unit(reason)) => return RsyncOutcome::UnitChanged(reason),
+        None => {}
     }
     let mut total = RsyncStats::default();
     let mut worst: Option<i32> = Some(0);

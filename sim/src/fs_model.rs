@@ -240,10 +240,21 @@ impl Tree {
         self.mem_tree_of(root, self.entries.iter().skip(1))
     }
 
-    /// The root and its own entries only, as a check of the root sees them (cheap).
-    pub fn top_level(&self, root: &Path) -> MemTree {
-        let top: Vec<(Vec<u8>, Node)> = self.children(b"");
-        self.mem_tree_of(root, top.iter().map(|(p, n)| (p, n)))
+    /// The root's own entries and `paths` with their ancestors, as a check of those paths
+    /// sees the tree (cheaper than the whole tree).
+    pub fn view_for<'a>(&self, root: &Path, paths: impl IntoIterator<Item = &'a [u8]>) -> MemTree {
+        let mut wanted: std::collections::BTreeMap<Vec<u8>, Node> =
+            self.children(b"").into_iter().collect();
+        for path in paths {
+            let mut at = path;
+            while !at.is_empty() {
+                if let Some(node) = self.get(at) {
+                    wanted.insert(at.to_vec(), node);
+                }
+                at = parent(at);
+            }
+        }
+        self.mem_tree_of(root, wanted.iter())
     }
 
     fn mem_tree_of<'a>(

@@ -173,7 +173,7 @@ mod tests {
             password: None,
             invocations,
             units: 1,
-            root_nonempty: true,
+            guards: Default::default(),
         }
     }
 

@@ -250,6 +250,8 @@ pub struct Walked {
     pub units: Vec<Unit>,
     /// Whether the root had any entry (a source that is empty later is then suspect).
     pub root_nonempty: bool,
+    /// A sample of the root's directory names (see [`source_tree::top_sample`]).
+    pub top_dirs: Vec<Vec<u8>>,
     /// Directories read.
     pub dirs_read: u64,
     /// Directories that could not be read.
@@ -268,9 +270,12 @@ pub enum RsyncOutcome {
         /// The last lines of its error output.
         stderr_tail: String,
     },
-    /// The driver did not start rsync because the source tree is missing, not a directory,
-    /// or empty although the plan says it was not (an unmounted file system).
+    /// The driver did not start rsync because the source tree must not be copied from
+    /// ([`source_tree::Refusal::Tree`]): the source leaves the session.
     SourceMissing(String),
+    /// The driver did not start rsync because one of the chunk's unit directories is gone
+    /// or not a directory now ([`source_tree::Refusal::Unit`]): a failed try of the chunk.
+    UnitChanged(String),
     /// rsync could not be started at all.
     SpawnFailed(String),
 }

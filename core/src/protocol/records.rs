@@ -156,6 +156,9 @@ pub struct PlanRecord {
     pub units: u64,
     /// Whether the source root had entries when it was walked.
     pub root_nonempty: bool,
+    /// A sample of the source root's directory names: a source whose root lacks most of
+    /// them is on another tree ([`crate::protocol::source_tree::Guards`]).
+    pub top_dirs: Vec<Vec<u8>>,
 }
 
 impl PlanRecord {
@@ -166,6 +169,7 @@ impl PlanRecord {
             chunks: 0,
             units: 0,
             root_nonempty: false,
+            top_dirs: Vec::new(),
         }
     }
     /// Encodes.
@@ -175,6 +179,9 @@ impl PlanRecord {
             .put("chunks", self.chunks)
             .put("units", self.units)
             .put("root_nonempty", self.root_nonempty);
+        for name in &self.top_dirs {
+            l.put_bytes("top", name);
+        }
         l.into_bytes()
     }
     /// Decodes.
@@ -189,6 +196,7 @@ impl PlanRecord {
             chunks: f.num("chunks")?,
             units: f.num("units")?,
             root_nonempty: f.bool("root_nonempty")?,
+            top_dirs: f.all_bytes("top")?,
         })
     }
 }
@@ -542,6 +550,7 @@ mod tests {
             chunks: 3,
             units: 70,
             root_nonempty: true,
+            top_dirs: vec![b"a".to_vec(), b"new\nline".to_vec(), b"\xff".to_vec()],
         };
         assert_eq!(PlanRecord::decode(&plan.encode()).unwrap(), plan);
         assert_eq!(

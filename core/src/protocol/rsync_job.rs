@@ -8,7 +8,8 @@
 //! failed is never copied with `--delete`.
 
 use super::params::SessionParams;
-use super::records::Secret;
+use super::records::{PlanRecord, Secret};
+use super::source_tree::Guards;
 use crate::plan::Chunk;
 use crate::unit::Unit;
 
@@ -38,8 +39,8 @@ pub struct RsyncJob {
     pub invocations: Vec<RsyncInvocation>,
     /// Units in the chunk.
     pub units: usize,
-    /// Whether the source root must be non-empty (it was when the plan was made).
-    pub root_nonempty: bool,
+    /// What must hold of the source tree before any of the invocations runs.
+    pub guards: Guards,
 }
 
 /// The options every invocation gets.
@@ -80,7 +81,7 @@ impl RsyncJob {
         url: &str,
         password: Option<Secret>,
         params: &SessionParams,
-        root_nonempty: bool,
+        plan: &PlanRecord,
     ) -> RsyncJob {
         // (recursive, delete) -> invocation, in a fixed order: non-recursive first, so a
         // parent's own entries usually exist before its subtrees are filled.
@@ -116,7 +117,12 @@ impl RsyncJob {
             password,
             invocations: groups.into_iter().map(|(_, inv)| inv).collect(),
             units: chunk.units.len(),
-            root_nonempty,
+            guards: Guards {
+                root_nonempty: plan.root_nonempty,
+                top_dirs: plan.top_dirs.clone(),
+                dirs: chunk.units.iter().map(|u| u.path.clone()).collect(),
+                mounts: chunk.units.iter().flat_map(|u| u.mounts.clone()).collect(),
+            },
         }
     }
 }
@@ -166,6 +172,7 @@ mod tests {
             listing_failed: false,
             weight: 1,
             excluded: Vec::new(),
+            mounts: vec![],
         }
     }
 
@@ -190,9 +197,14 @@ mod tests {
             "rsync://h:1/m/",
             None,
             &params,
-            true,
+            &PlanRecord {
+                root_nonempty: true,
+                ..PlanRecord::building()
+            },
         );
         assert_eq!(job.units, 4);
+        assert!(job.guards.root_nonempty);
+        assert_eq!(job.guards.dirs.len(), 4);
         assert_eq!(job.invocations.len(), 3);
         let [nonrec, rec, rec_nodelete] = &job.invocations[..] else {
             panic!()
@@ -226,7 +238,15 @@ mod tests {
             rsync_opts: vec!["--bwlimit=1M".into()],
             ..Default::default()
         };
-        let job = RsyncJob::build("c", &chunk, "d", "u", None, &params, false);
+        let job = RsyncJob::build(
+            "c",
+            &chunk,
+            "d",
+            "u",
+            None,
+            &params,
+            &PlanRecord::building(),
+        );
         let args = &job.invocations[0].args;
         for want in [
             "--numeric-ids",

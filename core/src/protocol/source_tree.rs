@@ -1,10 +1,15 @@
-//! What a source checks of its tree, once, for both drivers: before every rsync (a missing
-//! or unmounted source must never run rsync, since with `--delete` an empty source wipes the
-//! destination), and how the master's walk is reported to the machine.
+//! What a source checks of its tree, once, for both drivers: before every rsync (a missing,
+//! unmounted or wrong source must never run rsync, since with `--delete` an empty or other
+//! tree wipes the destination), and how the master's walk is reported to the machine.
+//!
+//! The guards come from the plan, so they hold across hosts whose mount paths differ: the
+//! names of the root's directories the master saw (a sample of them), whether the root had
+//! entries, the run's unit directories, and the mount points in their reach.
 
 use std::path::Path;
 
 use super::Walked;
+use crate::unit::RelPath;
 use crate::walk::{EntryKind, FileTree, Walk, WalkError};
 
 /// Why the walk could not start, as a one-line message that says what to do.
@@ -26,16 +31,71 @@ impl From<WalkError> for WalkFailed {
     }
 }
 
-/// Why the source tree at `root` must not be copied from, if it must not: it is missing,
-/// not a directory, or empty although the plan found entries in it (`must_be_nonempty`: an
-/// unmounted file system looks like an empty directory).
-pub fn refuse_source<T: FileTree>(tree: &T, root: &Path, must_be_nonempty: bool) -> Option<String> {
+/// Top-level directory names the plan keeps (as hashes) to recognise the source tree.
+pub const TOP_SAMPLE: usize = 64;
+
+/// What must hold of the source tree before a run copies from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Guards {
+    /// The root had entries when the plan was made (an empty root now is unmounted).
+    pub root_nonempty: bool,
+    /// A sample of the root's directory names the plan saw ([`top_sample`]).
+    pub top_dirs: Vec<Vec<u8>>,
+    /// The run's unit directories: each must be a directory (not a symlink).
+    pub dirs: Vec<RelPath>,
+    /// Mount points in the run's reach: each must still be one.
+    pub mounts: Vec<RelPath>,
+}
+
+/// The sample of the root's directory names a plan keeps: the [`TOP_SAMPLE`] names of
+/// smallest hash (FNV-1a), so that the sample does not depend on listing order.
+pub fn top_sample(names: impl IntoIterator<Item = impl AsRef<[u8]>>) -> Vec<Vec<u8>> {
+    let hash = |name: &[u8]| {
+        name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    };
+    let mut named: Vec<(u64, Vec<u8>)> = names
+        .into_iter()
+        .map(|n| (hash(n.as_ref()), n.as_ref().to_vec()))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    named.truncate(TOP_SAMPLE);
+    named.into_iter().map(|(_, n)| n).collect()
+}
+
+/// Why a run must not copy from the source tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The tree is missing, not a directory, empty although the plan found entries in it
+    /// (an unmounted file system looks like an empty directory), not the tree the plan was
+    /// made of (most of the root's directories the plan saw are missing), or a mount point
+    /// in the run's reach is not mounted: this source must not copy at all.
+    Tree(String),
+    /// One of the run's unit directories is gone or no longer a directory (deleted since
+    /// the plan, or a symlink now, which rsync would follow): the run fails, the source
+    /// goes on.
+    Unit(String),
+}
+
+/// Why a run with `guards` must not copy from the source tree at `root`, if it must not.
+pub fn refuse_source<T: FileTree>(tree: &T, root: &Path, guards: &Guards) -> Option<Refusal> {
+    refuse_tree(tree, root, guards)
+        .map(Refusal::Tree)
+        .or_else(|| refuse_units(tree, root, guards).map(Refusal::Unit))
+}
+
+fn refuse_tree<T: FileTree>(tree: &T, root: &Path, guards: &Guards) -> Option<String> {
     match tree.kind(root, true) {
         Err(e) => return Some(format!("{} cannot be read ({e})", root.display())),
         Ok(EntryKind::Dir) => {}
         Ok(_) => return Some(format!("{} is not a directory", root.display())),
     }
-    if must_be_nonempty {
+    if let Some(reason) = other_tree(tree, root, &guards.top_dirs) {
+        return Some(reason);
+    }
+    if guards.root_nonempty && guards.top_dirs.is_empty() {
         match tree.list(root) {
             Err(e) => return Some(format!("{} cannot be listed ({e})", root.display())),
             Ok(listing) if listing.entries == 0 => {
@@ -47,14 +107,82 @@ pub fn refuse_source<T: FileTree>(tree: &T, root: &Path, must_be_nonempty: bool)
             Ok(_) => {}
         }
     }
-    None
+    guards.mounts.iter().find_map(|m| unmounted(tree, root, m))
+}
+
+fn refuse_units<T: FileTree>(tree: &T, root: &Path, guards: &Guards) -> Option<String> {
+    guards.dirs.iter().find_map(|dir| {
+        let path = dir.under(root);
+        let kind = tree.kind(&path, false);
+        (!matches!(kind, Ok(EntryKind::Dir))).then(|| {
+            format!(
+                "{} is no longer a directory ({}): no rsync was run for its chunk",
+                path.display(),
+                match kind {
+                    Ok(EntryKind::Symlink) => "a symlink now".to_owned(),
+                    Ok(_) => "a file now".to_owned(),
+                    Err(e) => e.to_string(),
+                }
+            )
+        })
+    })
+}
+
+/// Why `root` is not the tree the plan saw: more than half of the sampled directory names
+/// are not directories in it (one lookup each, not a listing of a root that may be huge).
+fn other_tree<T: FileTree>(tree: &T, root: &Path, top: &[Vec<u8>]) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    if top.is_empty() {
+        return None;
+    }
+    let missing = top
+        .iter()
+        .filter(|name| {
+            let path = root.join(std::ffi::OsStr::from_bytes(name));
+            !matches!(tree.kind(&path, false), Ok(EntryKind::Dir))
+        })
+        .count();
+    if missing == top.len() {
+        return Some(format!(
+            "{} has none of the {} top-level directories the plan saw (an unmounted file system, or another tree?): mount it, or give the --path of the tree the session copies",
+            root.display(),
+            top.len()
+        ));
+    }
+    (missing * 2 > top.len()).then(|| {
+        format!(
+            "{} does not look like the session's source tree ({missing} of {} top-level directories the plan saw are not there): give the --path of the tree the session copies, or another --session",
+            root.display(),
+            top.len()
+        )
+    })
+}
+
+/// Why the mount point `mount` is not mounted, if it is not.
+fn unmounted<T: FileTree>(tree: &T, root: &Path, mount: &RelPath) -> Option<String> {
+    let path = mount.under(root);
+    let parent = mount.parent().unwrap_or_default().under(root);
+    match (tree.device(&path), tree.device(&parent)) {
+        (Ok(here), Ok(above)) if here != above => None,
+        (Ok(_), Ok(_)) => Some(format!(
+            "{} is not mounted (it was a mount point when the plan was made)",
+            path.display()
+        )),
+        (Err(e), _) | (_, Err(e)) => Some(format!(
+            "{} cannot be read ({e}; it was a mount point when the plan was made)",
+            path.display()
+        )),
+    }
 }
 
 /// The master's walk of `root`, as the machine takes it: the units and counts, and whether
 /// the root had any entry (a source found empty later is then suspect).
 pub fn walked<T: FileTree>(tree: &T, root: &Path, walk: Walk) -> Walked {
+    use std::os::unix::ffi::OsStrExt;
+    let listing = tree.list(root).unwrap_or_default();
     Walked {
-        root_nonempty: tree.list(root).is_ok_and(|l| l.entries > 0),
+        root_nonempty: listing.entries > 0,
+        top_dirs: top_sample(listing.subdirs.iter().map(|n| n.as_bytes())),
         dirs_read: walk.dirs_read,
         errors: walk.errors.len() as u64,
         units: walk.units,
@@ -64,25 +192,106 @@ pub fn walked<T: FileTree>(tree: &T, root: &Path, walk: Walk) -> Walked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::unit::RelPath;
     use crate::walk::{MemEntry, MemTree};
+
+    fn tree_reason(tree: &MemTree, root: &Path, guards: &Guards) -> String {
+        match refuse_source(tree, root, guards) {
+            Some(Refusal::Tree(why)) => why,
+            other => panic!("expected a refusal of the tree, got {other:?}"),
+        }
+    }
+
+    fn rel(p: &str) -> RelPath {
+        RelPath::from_bytes(p.as_bytes()).unwrap()
+    }
+
+    fn dir() -> MemEntry {
+        MemEntry::Dir {
+            owner: 0,
+            unreadable: false,
+        }
+    }
 
     #[test]
     fn refuses_a_missing_empty_or_non_directory_source() {
         let root = Path::new("/src");
         let mut tree = MemTree::new(root, 0);
-        assert!(refuse_source(&tree, Path::new("/elsewhere"), false)
-            .unwrap()
-            .contains("cannot be read"));
-        assert_eq!(refuse_source(&tree, root, false), None);
-        assert!(refuse_source(&tree, root, true)
-            .unwrap()
-            .contains("is empty although it was not"));
-        let file = RelPath::from_bytes(b"f").unwrap();
-        tree.insert(file, MemEntry::File);
-        assert_eq!(refuse_source(&tree, root, true), None);
-        assert!(refuse_source(&tree, &root.join("f"), false)
-            .unwrap()
-            .contains("is not a directory"));
+        let nonempty = Guards {
+            root_nonempty: true,
+            ..Guards::default()
+        };
+        assert!(
+            tree_reason(&tree, Path::new("/elsewhere"), &Guards::default())
+                .contains("cannot be read")
+        );
+        assert_eq!(refuse_source(&tree, root, &Guards::default()), None);
+        assert!(tree_reason(&tree, root, &nonempty).contains("is empty although it was not"));
+        tree.insert(rel("f"), MemEntry::File);
+        assert_eq!(refuse_source(&tree, root, &nonempty), None);
+        assert!(
+            tree_reason(&tree, &root.join("f"), &Guards::default()).contains("is not a directory")
+        );
+    }
+
+    #[test]
+    fn refuses_another_tree_and_missing_unit_directories() {
+        let root = Path::new("/src");
+        let mut tree = MemTree::new(root, 0);
+        for d in ["a", "b", "c", "d"] {
+            tree.insert(rel(d), dir());
+        }
+        let planned = Guards {
+            top_dirs: top_sample(["a", "b", "c", "d"]),
+            dirs: vec![rel("a"), rel("b")],
+            ..Guards::default()
+        };
+        assert_eq!(refuse_source(&tree, root, &planned), None);
+        // Half the names may change between the plan and the run; more may not.
+        let mut other = MemTree::new(root, 0);
+        for d in ["a", "b", "x", "y"] {
+            other.insert(rel(d), dir());
+        }
+        assert_eq!(refuse_source(&other, root, &planned), None);
+        let mut other = MemTree::new(root, 0);
+        for d in ["a", "x", "y", "z"] {
+            other.insert(rel(d), dir());
+        }
+        let why = tree_reason(&other, root, &planned);
+        assert!(
+            why.contains("does not look like the session's source tree (3 of 4"),
+            "{why}"
+        );
+        // A unit directory that is gone, or a file now.
+        let mut tree = MemTree::new(root, 0);
+        for d in ["a", "c", "d"] {
+            tree.insert(rel(d), dir());
+        }
+        tree.insert(rel("b"), MemEntry::File);
+        let Some(Refusal::Unit(why)) = refuse_source(&tree, root, &planned) else {
+            panic!("a file where a unit directory was is refused for the run");
+        };
+        assert!(
+            why.contains("/src/b is no longer a directory (a file now)"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn refuses_an_unmounted_sub_mount() {
+        let root = Path::new("/src");
+        let mut tree = MemTree::new(root, 0);
+        tree.insert(rel("a"), dir());
+        tree.insert(rel("a/m"), dir());
+        tree.insert(rel("a/m/f"), MemEntry::File);
+        tree.set_mount(rel("a/m"), true);
+        let guards = Guards {
+            dirs: vec![rel("a")],
+            mounts: vec![rel("a/m")],
+            ..Guards::default()
+        };
+        assert_eq!(refuse_source(&tree, root, &guards), None);
+        tree.set_mount(rel("a/m"), false);
+        let why = tree_reason(&tree, root, &guards);
+        assert!(why.contains("/src/a/m is not mounted"), "{why}");
     }
 }

@@ -26,11 +26,16 @@ pub enum MemEntry {
 }
 
 /// An in-memory tree below an absolute root. Parents must be added before children.
+///
+/// Directories can be mount points: while one is unmounted it lists as empty, what is below
+/// it is not there, and it is on its parent's device.
 #[derive(Debug, Clone)]
 pub struct MemTree {
     root: PathBuf,
     entries: BTreeMap<RelPath, MemEntry>,
     children: BTreeMap<RelPath, Vec<OsString>>,
+    /// Mount points, and whether each is mounted now.
+    mounts: BTreeMap<RelPath, bool>,
 }
 
 impl MemTree {
@@ -48,7 +53,25 @@ impl MemTree {
             root: root.to_path_buf(),
             entries,
             children: BTreeMap::new(),
+            mounts: BTreeMap::new(),
         }
+    }
+
+    /// Makes the directory `path` a mount point, mounted or not. Panics if it is not a
+    /// directory of the tree (caller misuse).
+    pub fn set_mount(&mut self, path: RelPath, mounted: bool) {
+        assert!(
+            !path.is_root() && matches!(self.entries.get(&path), Some(MemEntry::Dir { .. })),
+            "mount point {path:?} must be a directory below the root"
+        );
+        self.mounts.insert(path, mounted);
+    }
+
+    /// Whether `rel` is hidden by an unmounted mount point above it.
+    fn hidden(&self, rel: &RelPath) -> bool {
+        self.mounts
+            .iter()
+            .any(|(m, mounted)| !mounted && m.is_ancestor_of(rel))
     }
 
     /// The root path.
@@ -79,6 +102,9 @@ impl MemTree {
         let not_found = || io::Error::from(io::ErrorKind::NotFound);
         let rest = path.strip_prefix(&self.root).map_err(|_| not_found())?;
         let rel = RelPath::from_bytes(rest.as_os_str().as_bytes()).map_err(|_| not_found())?;
+        if self.hidden(&rel) {
+            return Err(not_found());
+        }
         let entry = self.entries.get(&rel).ok_or_else(not_found)?;
         Ok((rel, entry))
     }
@@ -95,6 +121,9 @@ impl FileTree for MemTree {
             _ => return Err(io::Error::from(io::ErrorKind::NotADirectory)),
         }
         let mut listing = Listing::default();
+        if self.mounts.get(&rel) == Some(&false) {
+            return Ok(listing);
+        }
         for name in self
             .children
             .get(&rel)
@@ -129,6 +158,29 @@ impl FileTree for MemTree {
 
     fn subdir_hint(&self, dir: &Path) -> Option<u64> {
         self.list(dir).ok().map(|l| l.subdirs.len() as u64)
+    }
+
+    fn device(&self, path: &Path) -> io::Result<u64> {
+        let (rel, _) = self.lookup(path)?;
+        // The deepest mounted mount point at or above the path; 0 is the root's device.
+        Ok(self
+            .mounts
+            .iter()
+            .enumerate()
+            .filter(|(_, (m, mounted))| **mounted && (**m == rel || m.is_ancestor_of(&rel)))
+            .max_by_key(|(_, (m, _))| m.depth())
+            .map_or(0, |(i, _)| i as u64 + 1))
+    }
+
+    fn mount_points(&self, root: &Path) -> Vec<RelPath> {
+        if root != self.root {
+            return Vec::new();
+        }
+        self.mounts
+            .iter()
+            .filter(|(m, mounted)| **mounted && !self.hidden(m))
+            .map(|(m, _)| m.clone())
+            .collect()
     }
 }
 

@@ -40,6 +40,11 @@ pub trait FileTree: Sync {
     /// The number of subdirectories of `dir` when it is cheap to know, to weigh
     /// recursive units.
     fn subdir_hint(&self, dir: &Path) -> Option<u64>;
+    /// The device `path` is on (`st_dev`, not following a final symlink): a directory on
+    /// another device than its parent is a mount point.
+    fn device(&self, path: &Path) -> io::Result<u64>;
+    /// The file systems mounted strictly below `root`, relative to it.
+    fn mount_points(&self, root: &Path) -> Vec<RelPath>;
 }
 
 /// What listing one directory found.
@@ -157,7 +162,34 @@ pub fn walk<T: FileTree>(tree: &T, root: &Path, spec: &WalkSpec) -> Result<Walk,
         reaches,
     };
     let root_reach = walker.reach_below(spec.depth, &RelPath::root());
-    Ok(walker.visit(RelPath::root(), root_reach))
+    let mut walk = walker.visit(RelPath::root(), root_reach);
+    assign_mounts(&mut walk.units, tree.mount_points(root));
+    Ok(walk)
+}
+
+/// Gives each unit the mount points in its reach: its own directory, and for a recursive
+/// unit every mount point below it.
+fn assign_mounts(units: &mut [Unit], mounts: Vec<RelPath>) {
+    if mounts.is_empty() {
+        return;
+    }
+    let index: std::collections::HashMap<RelPath, usize> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.path.clone(), i))
+        .collect();
+    for mount in mounts {
+        let mut at = Some(mount.clone());
+        while let Some(path) = at {
+            if let Some(&i) = index.get(&path) {
+                let unit = &mut units[i];
+                if unit.recursive || path == mount {
+                    unit.mounts.push(mount.clone());
+                }
+            }
+            at = path.parent();
+        }
+    }
 }
 
 struct Walker<'a, T> {
@@ -187,6 +219,7 @@ impl<T: FileTree> Walker<'_, T> {
                 listing_failed: false,
                 weight,
                 excluded: vec![],
+                mounts: vec![],
             };
             return Walk {
                 units: vec![unit],
@@ -202,6 +235,7 @@ impl<T: FileTree> Walker<'_, T> {
                     listing_failed: true,
                     weight: Unit::recursive_weight(0),
                     excluded: vec![],
+                    mounts: vec![],
                 };
                 let errors = vec![ListError { path: full, error }];
                 return Walk {
@@ -229,6 +263,7 @@ impl<T: FileTree> Walker<'_, T> {
             listing_failed: false,
             weight: 1 + listing.entries,
             excluded,
+            mounts: vec![],
         };
         let parts: Vec<Walk> = children
             .into_par_iter()

@@ -483,3 +483,33 @@ fn bad_roots() {
         Err(WalkError::RootNotDir { .. })
     ));
 }
+
+#[test]
+fn units_carry_the_mount_points_in_their_reach() {
+    let dir = || MemEntry::Dir {
+        owner: 0,
+        unreadable: false,
+    };
+    let mut tree = MemTree::new(Path::new(ROOT), 0);
+    for d in ["a", "a/m", "b", "b/c", "b/c/deep", "b/c/deep/er"] {
+        tree.insert(rel(d), dir());
+    }
+    // `a/m` is a unit of its own at depth 2; `b/c/deep/er` lies inside the recursive unit
+    // `b/c`; an unmounted one is not in the table and cannot be planned for.
+    tree.set_mount(rel("a/m"), true);
+    tree.set_mount(rel("b/c/deep/er"), true);
+    tree.set_mount(rel("b/c/deep"), false);
+    let walked = walk(&tree, Path::new(ROOT), &WalkSpec::with_depth(2)).unwrap();
+    let mounts: BTreeMap<RelPath, Vec<RelPath>> = walked
+        .units
+        .iter()
+        .map(|u| (u.path.clone(), u.mounts.clone()))
+        .collect();
+    assert_eq!(mounts[&rel("a/m")], vec![rel("a/m")]);
+    assert_eq!(mounts[&rel("a")], Vec::<RelPath>::new());
+    assert_eq!(mounts[&rel("b/c")], Vec::<RelPath>::new());
+    tree.set_mount(rel("b/c/deep"), true);
+    let walked = walk(&tree, Path::new(ROOT), &WalkSpec::with_depth(2)).unwrap();
+    let unit = walked.units.iter().find(|u| u.path == rel("b/c")).unwrap();
+    assert_eq!(unit.mounts, vec![rel("b/c/deep"), rel("b/c/deep/er")]);
+}

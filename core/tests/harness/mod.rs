@@ -536,7 +536,7 @@ pub fn render_output(o: &Output) -> String {
             job.url,
             job.units,
             job.invocations.len(),
-            job.root_nonempty,
+            job.guards.root_nonempty,
             if job.password.is_some() { "set" } else { "none" }
         ),
         Output::Kill { id } => format!("Kill job#{}", id.0),

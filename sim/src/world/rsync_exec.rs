@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use zkrsync_core::protocol::rsync_job::RsyncJob;
-use zkrsync_core::protocol::{source_tree, Input, JobId, RsyncOutcome};
+use zkrsync_core::protocol::source_tree::{self, Refusal};
+use zkrsync_core::protocol::{Input, JobId, RsyncOutcome};
 use zkrsync_core::rsync_stats::RsyncStats;
 
 use super::client::RunningJob;
@@ -29,23 +30,26 @@ impl World {
         // The real driver's check, from the core: a source tree that is missing, or empty
         // although the plan says it was not, runs no rsync.
         let root = std::path::Path::new(super::SRC_ROOT);
+        let dirs = job.guards.dirs.iter().map(|d| d.as_bytes());
         let view = if self.clients[c].tree_present {
-            self.src.top_level(root)
+            self.src.view_for(root, dirs)
         } else {
-            Tree::new().top_level(root)
+            Tree::new().view_for(root, dirs)
         };
-        if let Some(reason) = source_tree::refuse_source(&view, root, job.root_nonempty) {
-            let input = Input::RsyncDone {
-                id,
-                outcome: RsyncOutcome::SourceMissing(reason),
-            };
+        let refused = match source_tree::refuse_source(&view, root, &job.guards) {
+            Some(Refusal::Tree(reason)) => Some(RsyncOutcome::SourceMissing(reason)),
+            Some(Refusal::Unit(reason)) => Some(RsyncOutcome::UnitChanged(reason)),
+            None => None,
+        };
+        if let Some(outcome) = refused {
+            let input = Input::RsyncDone { id, outcome };
             self.schedule(Duration::from_micros(200), Event::Local { c, inc, input });
             return Ok(());
         }
         delete_safety::check_spawn(
             &name,
             &job.chunk,
-            self.clients[c].tree_present || !job.root_nonempty,
+            self.clients[c].tree_present || !job.guards.root_nonempty,
         )?;
         let others: Vec<String> = self
             .clients

@@ -206,6 +206,7 @@ impl Source {
             chunks: index,
             units: already + new_units,
             root_nonempty: walked.root_nonempty,
+            top_dirs: walked.top_dirs,
         };
         self.core.reqs.log(
             Level::Info,

@@ -21,6 +21,7 @@ use super::session::show;
 use super::{Source, Why};
 use crate::plan::Chunk;
 use crate::protocol::layout::Dir;
+use crate::protocol::records::PlanRecord;
 use crate::protocol::rsync_job::RsyncJob;
 use crate::protocol::{CreateMode, JobId, Level, MultiOp, Output, ZkError, ZkOp, ZkReply};
 pub(super) use result::RecordKind;
@@ -256,7 +257,7 @@ impl Source {
             other => Err(format!("cannot read chunk {chunk}: {}", show(&other))),
         };
         let record = self.view.dests.get(&dest).cloned().flatten();
-        let plan_nonempty = self.view.plan.as_ref().is_some_and(|p| p.root_nonempty);
+        let plan = self.view.plan.clone().unwrap_or_else(PlanRecord::building);
         match (decoded, record) {
             (Ok(c), Some(record)) => {
                 let job = RsyncJob::build(
@@ -266,7 +267,7 @@ impl Source {
                     &record.url(),
                     record.auth.as_ref().map(|a| a.secret.clone()),
                     &self.cfg.params,
-                    plan_nonempty,
+                    &plan,
                 );
                 let paths = c
                     .units

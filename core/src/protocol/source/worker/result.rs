@@ -71,7 +71,9 @@ impl Source {
                 let message = format!("source tree {reason}: no rsync was run, so nothing can be deleted on its account; mount or restore it and start this source again");
                 self.release_current(Some(message));
             }
-            RsyncOutcome::SpawnFailed(error) => self.record_failure(None, error, false),
+            RsyncOutcome::SpawnFailed(error) | RsyncOutcome::UnitChanged(error) => {
+                self.record_failure(None, error, false)
+            }
         }
     }
 
