@@ -177,6 +177,7 @@ fn start(zk: FakeZk, min_chunk_weight: u64) -> Harness<Source> {
     h.note("a source connects with a new ZooKeeper session");
     h.feed_settle(Input::Session(SessionEvent::Connected {
         new_session: true,
+        timeout: Duration::from_secs(9),
     }));
     h
 }
@@ -584,6 +585,7 @@ fn master_restart_mid_publish() {
     h.note("the driver has a new session");
     h.feed_settle(Input::Session(SessionEvent::Connected {
         new_session: true,
+        timeout: Duration::from_secs(9),
     }));
     assert!(h.m.is_master());
     assert!(has_log(
@@ -855,6 +857,7 @@ fn master_clean_expired_after_final_multi() {
     let before = h.requests.len();
     h.feed_settle(Input::Session(SessionEvent::Connected {
         new_session: true,
+        timeout: Duration::from_secs(9),
     }));
     let s = summary(&h);
     assert_eq!((s.progress.done, s.progress.failed), (2, 1));

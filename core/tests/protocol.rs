@@ -127,14 +127,25 @@ fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
 
 /// Runs a worker until it has spawned rsync; returns the worker and the job id.
 fn running_worker(params: SessionParams) -> (Source, JobId, Vec<Output>) {
+    running_worker_granted(params, Duration::from_secs(9))
+}
+
+/// The same, with the server granting `granted` as the session timeout.
+fn running_worker_granted(
+    params: SessionParams,
+    granted: Duration,
+) -> (Source, JobId, Vec<Output>) {
     let now = Instant::now();
     let mut s = source(params.clone());
     s.handle(
         now,
-        Input::Session(SessionEvent::Connected { new_session: true }),
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: granted,
+        }),
     );
     let mut out = drain(&mut s);
-    let mut all = Vec::new();
+    let mut all = out.clone();
     for _ in 0..10 {
         let ops = zk_ops(&out);
         if ops.is_empty() {
@@ -158,7 +169,10 @@ fn setup_creates_the_layout_then_reads_the_config() {
     let mut s = source(SessionParams::default());
     s.handle(
         Instant::now(),
-        Input::Session(SessionEvent::Connected { new_session: true }),
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: Duration::from_secs(9),
+        }),
     );
     let ops = zk_ops(&drain(&mut s));
     let paths: Vec<&str> = ops.iter().map(|(_, op)| path_of(op)).collect();
@@ -184,7 +198,10 @@ fn a_client_with_other_parameters_is_refused_with_the_parameter_named() {
     });
     s.handle(
         now,
-        Input::Session(SessionEvent::Connected { new_session: true }),
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: Duration::from_secs(9),
+        }),
     );
     let ops = zk_ops(&drain(&mut s));
     let out = answer(&mut s, now, ops, &|op| world(op, &SessionParams::default()));
@@ -401,7 +418,10 @@ fn a_long_disconnection_stops_rsync_before_the_session_can_expire() {
     );
     s.handle(
         at,
-        Input::Session(SessionEvent::Connected { new_session: false }),
+        Input::Session(SessionEvent::Connected {
+            new_session: false,
+            timeout: Duration::from_secs(9),
+        }),
     );
     let ops = zk_ops(&drain(&mut s));
     assert!(
@@ -432,7 +452,10 @@ fn a_destination_registers_pauses_and_leaves_on_stop() {
     });
     d.handle(
         now,
-        Input::Session(SessionEvent::Connected { new_session: true }),
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: Duration::from_secs(9),
+        }),
     );
     let out = drain(&mut d);
     assert!(out.iter().any(|o| matches!(o, Output::WatchTree)));
@@ -492,7 +515,10 @@ fn a_chunk_found_done_after_its_claim_is_released_not_copied_again() {
     let mut s = source(params.clone());
     s.handle(
         now,
-        Input::Session(SessionEvent::Connected { new_session: true }),
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: Duration::from_secs(9),
+        }),
     );
     let mut out = drain(&mut s);
     let mut all = Vec::new();
@@ -531,4 +557,63 @@ fn a_chunk_found_done_after_its_claim_is_released_not_copied_again() {
             },
         ]
     );
+}
+
+#[test]
+fn the_lease_follows_the_timeout_the_server_granted() {
+    // 9 s asked for, 4 s granted (the server's maxSessionTimeout): the lease is 1 s.
+    let (mut s, id, all) = running_worker_granted(SessionParams::default(), Duration::from_secs(4));
+    assert!(all.iter().any(|o| matches!(o, Output::Log { level: Level::Warn, message } if message.contains("granted a session timeout of 4.0 s"))));
+    let t0 = Instant::now();
+    s.handle(t0, Input::Session(SessionEvent::Disconnected));
+    drain(&mut s);
+    assert_eq!(s.timer(Timer::Lease), Some(t0 + Duration::from_secs(1)));
+    s.handle(t0 + Duration::from_secs(1), Input::Timeout);
+    assert!(drain(&mut s)
+        .iter()
+        .any(|o| matches!(o, Output::Kill { id: k } if *k == id)));
+}
+
+#[test]
+fn a_chunk_read_after_the_connection_was_lost_starts_no_rsync() {
+    let params = SessionParams::default();
+    let now = Instant::now();
+    let mut s = source(params.clone());
+    s.handle(
+        now,
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: Duration::from_secs(9),
+        }),
+    );
+    let chunk_path = layout().child("plan", "0000000000");
+    let mut pending = zk_ops(&drain(&mut s));
+    let mut released = Vec::new();
+    for _ in 0..20 {
+        let Some((id, op)) = pending.pop() else { break };
+        if op.path() == chunk_path && matches!(op, ZkOp::GetData { .. }) {
+            // The connection drops just before the chunk's data arrives.
+            s.handle(now, Input::Session(SessionEvent::Disconnected));
+        }
+        s.handle(
+            now,
+            Input::Reply {
+                id,
+                result: world(&op, &params),
+            },
+        );
+        let out = drain(&mut s);
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Spawn { .. })),
+            "rsync spawned while disconnected"
+        );
+        released.extend(zk_ops(&out).into_iter().filter(|(_, op)| {
+            matches!(op, ZkOp::Multi(m) if m.len() == 2 && matches!(&m[0], MultiOp::Delete { .. }))
+        }));
+        pending.extend(zk_ops(&out));
+        if !released.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(released.len(), 1, "the claim is given back, once");
 }

@@ -105,7 +105,10 @@ async fn run_session<M: Machine, H: Hooks>(
     > = FuturesUnordered::new();
     machine.handle(
         Instant::now(),
-        Input::Session(SessionEvent::Connected { new_session: true }),
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: zk.client.session_timeout(),
+        }),
     );
     loop {
         while let Some(output) = machine.poll_output() {
@@ -134,7 +137,7 @@ async fn run_session<M: Machine, H: Hooks>(
             state = state.changed() => Event::Watched(match state {
                 zk::SessionState::Disconnected => Some(Input::Session(SessionEvent::Disconnected)),
                 zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
-                    Some(Input::Session(SessionEvent::Connected { new_session: false }))
+                    Some(Input::Session(SessionEvent::Connected { new_session: false, timeout: zk.client.session_timeout() }))
                 }
                 zk::SessionState::Expired | zk::SessionState::Closed => Some(Input::Session(SessionEvent::Expired)),
                 zk::SessionState::AuthFailed => {

@@ -31,6 +31,9 @@ pub struct SimConfig {
     pub chunk_entries: u64,
     /// ZooKeeper session timeout.
     pub session_timeout: Duration,
+    /// The server's `maxSessionTimeout`: it grants at most this (a quarter of the seeds ask
+    /// for more than it grants).
+    pub server_max_timeout: Duration,
     /// One-way network latency between a client and ZooKeeper, per client at most.
     pub max_latency: Duration,
     /// How long faults are injected before the liveness phase.
@@ -91,6 +94,12 @@ impl SimConfig {
             attempts: rng.gen_range(2..=4),
             chunk_entries: [8, 32, 128, 1024, 4096][rng.gen_range(0..5)],
             session_timeout: Duration::from_secs(rng.gen_range(2..=10)),
+            // From the seed, not the generator, so the rest of each seed's draws stay.
+            server_max_timeout: if seed % 4 == 0 {
+                Duration::from_secs(2)
+            } else {
+                Duration::MAX
+            },
             max_latency: Duration::from_micros(rng.gen_range(100..=3000)),
             safety: Duration::from_secs(rng.gen_range(5..=60)),
             faults,
@@ -118,6 +127,7 @@ impl SimConfig {
             attempts: 3,
             chunk_entries: 4096,
             session_timeout: Duration::from_secs(20),
+            server_max_timeout: Duration::MAX,
             max_latency: Duration::from_micros(250),
             safety: Duration::ZERO,
             faults: false,
@@ -137,11 +147,18 @@ impl SimConfig {
     }
 }
 
+impl SimConfig {
+    /// The session timeout the server grants: the one asked for, clamped to its maximum.
+    pub fn granted_timeout(&self) -> Duration {
+        self.session_timeout.min(self.server_max_timeout)
+    }
+}
+
 impl fmt::Display for SimConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {}: {} workers, {} dests, {} dirs, depth {}, delete {}, dry-run {}, prefilled {}, attempts {}, chunk-entries {}, session timeout {:?}, max latency {:?}, safety {:?}, faults {} (every {:?}, rsync failures {}‰, full crash {}, master crash publishing {} / cleaning {})",
+            "seed {}: {} workers, {} dests, {} dirs, depth {}, delete {}, dry-run {}, prefilled {}, attempts {}, chunk-entries {}, session timeout {:?} (granted {:?}), max latency {:?}, safety {:?}, faults {} (every {:?}, rsync failures {}‰, full crash {}, master crash publishing {} / cleaning {})",
             self.seed,
             self.workers,
             self.dests,
@@ -153,6 +170,7 @@ impl fmt::Display for SimConfig {
             self.attempts,
             self.chunk_entries,
             self.session_timeout,
+            self.granted_timeout(),
             self.max_latency,
             self.safety,
             self.faults,

@@ -94,7 +94,11 @@ impl Dest {
         }
         self.core.now = Some(now);
         match input {
-            Input::Session(SessionEvent::Connected { new_session }) => {
+            Input::Session(SessionEvent::Connected {
+                new_session,
+                timeout,
+            }) => {
+                self.core.granted = Some(timeout);
                 self.core.connected = true;
                 if new_session || !self.core.joined {
                     self.registered = false;

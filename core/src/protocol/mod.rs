@@ -22,7 +22,7 @@ pub mod source;
 pub mod source_tree;
 mod timers;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::rsync_stats::RsyncStats;
 use crate::unit::Unit;
@@ -236,6 +236,9 @@ pub enum SessionEvent {
     Connected {
         /// True when this is a session the machine has not seen before.
         new_session: bool,
+        /// The session timeout the server granted (it may clamp the one asked for): what
+        /// the worker's lease is computed from.
+        timeout: Duration,
     },
     /// The connection is lost; the session may still be alive on the server.
     Disconnected,
@@ -428,7 +431,7 @@ pub enum Output {
         op: ZkOp,
     },
     /// Drop the expired session and connect with a new one; report
-    /// `Input::Session(SessionEvent::Connected { new_session: true })`.
+    /// `Input::Session(SessionEvent::Connected { new_session: true, .. })`.
     NewSession,
     /// Walk the source tree (master); reply with [`Input::Walked`].
     Walk,

@@ -30,6 +30,8 @@ pub(crate) struct SessionCore<W> {
     pub(crate) now: Option<Instant>,
     /// The machine's timers.
     pub(crate) timers: Timers,
+    /// The session timeout the server granted for the current ZooKeeper session.
+    pub(crate) granted: Option<std::time::Duration>,
 }
 
 impl<W> SessionCore<W> {
@@ -43,6 +45,7 @@ impl<W> SessionCore<W> {
             rejoining: false,
             now: None,
             timers: Timers::default(),
+            granted: None,
         }
     }
 

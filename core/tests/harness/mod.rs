@@ -568,7 +568,7 @@ pub fn render_output(o: &Output) -> String {
 /// An input, compactly (replies are rendered by the driver, which knows the request).
 pub fn render_input(i: &Input) -> String {
     match i {
-        Input::Session(SessionEvent::Connected { new_session }) => {
+        Input::Session(SessionEvent::Connected { new_session, .. }) => {
             format!("session Connected new_session={new_session}")
         }
         Input::Session(e) => format!("session {e:?}"),

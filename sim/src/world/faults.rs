@@ -37,7 +37,7 @@ impl World {
             return Ok(());
         }
         self.report.faults += 1;
-        let t = self.cfg.session_timeout;
+        let t = self.cfg.granted_timeout();
         match self.rng.gen_range(0..100) {
             // The main fault: a session expires.
             0..=29 => {

@@ -696,7 +696,7 @@ impl World {
                 self.zk.close(s);
                 self.route_notifications();
             } else if self.zk.is_alive(s) {
-                let at = self.now + self.cfg.session_timeout;
+                let at = self.now + self.cfg.granted_timeout();
                 self.expiring.insert(s, at);
                 self.schedule_at(at, Event::ServerExpire { session: s, at });
             }
@@ -732,6 +732,11 @@ impl World {
         } else {
             Tree::new()
         }
+    }
+
+    /// The session timeout the server granted, as the client reports it to the machine.
+    pub(super) fn negotiated_timeout(&self) -> Duration {
+        self.cfg.granted_timeout()
     }
 
     /// Session events go to the machine as local inputs.

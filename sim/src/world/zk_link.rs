@@ -265,7 +265,13 @@ impl World {
         let queued = std::mem::take(&mut cl.queued);
         let name = cl.name.clone();
         self.note(format!("{name}: new session {:#x}", session.0));
-        self.session_event(c, SessionEvent::Connected { new_session: true })?;
+        self.session_event(
+            c,
+            SessionEvent::Connected {
+                new_session: true,
+                timeout: self.negotiated_timeout(),
+            },
+        )?;
         // Requests made before the session existed fail: the machine was told to start over.
         self.fail_expired(c, queued)
     }
@@ -286,7 +292,7 @@ impl World {
 
     /// Cuts client `c` off from ZooKeeper for `length`.
     pub(super) fn partition(&mut self, c: usize, length: Duration) {
-        let t = self.cfg.session_timeout;
+        let t = self.cfg.granted_timeout();
         self.partition_generation += 1;
         let generation = self.partition_generation;
         let until = self.now + length;
@@ -403,7 +409,13 @@ impl World {
         cl.disconnected = false;
         let queued = std::mem::take(&mut cl.queued);
         let missed = std::mem::take(&mut cl.missed);
-        self.session_event(c, SessionEvent::Connected { new_session: false })?;
+        self.session_event(
+            c,
+            SessionEvent::Connected {
+                new_session: false,
+                timeout: self.negotiated_timeout(),
+            },
+        )?;
         // Watches fire for what changed meanwhile, then the queued requests go out.
         for input in missed {
             self.deliver(c, session, input);

@@ -28,7 +28,11 @@ pub(super) enum SessionWhy {
 impl Source {
     pub(super) fn on_session(&mut self, now: Instant, event: SessionEvent) {
         match event {
-            SessionEvent::Connected { new_session } => {
+            SessionEvent::Connected {
+                new_session,
+                timeout,
+            } => {
+                self.on_granted(timeout);
                 self.core.connected = true;
                 self.worker.disconnected_at = None;
                 if new_session || !self.core.joined {
@@ -44,8 +48,7 @@ impl Source {
                 self.core.connected = false;
                 self.worker.disconnected_at = Some(now);
                 if self.worker.job().is_some() {
-                    let lease = lease(self.cfg.session_timeout);
-                    self.core.timers.set(Timer::Lease, now + lease);
+                    self.core.timers.set(Timer::Lease, now + self.lease());
                 }
             }
             SessionEvent::Expired => {
@@ -56,6 +59,27 @@ impl Source {
                 self.restart_session();
             }
         }
+    }
+
+    /// How long rsync may run while disconnected: from the timeout the server granted, which
+    /// may be less than the one asked for.
+    pub(super) fn lease(&self) -> std::time::Duration {
+        lease(self.core.granted.unwrap_or(self.cfg.session_timeout))
+    }
+
+    fn on_granted(&mut self, timeout: std::time::Duration) {
+        if self.core.granted != Some(timeout) && timeout < self.cfg.session_timeout {
+            self.core.reqs.log(
+                Level::Warn,
+                format!(
+                    "ZooKeeper granted a session timeout of {:.1} s, less than the {:.1} s asked for (its maxSessionTimeout): rsync is stopped {:.1} s into a disconnection",
+                    timeout.as_secs_f64(),
+                    self.cfg.session_timeout.as_secs_f64(),
+                    lease(timeout).as_secs_f64()
+                ),
+            );
+        }
+        self.core.granted = Some(timeout);
     }
 
     /// Gives up the session: kills rsync, forgets everything, asks for a new session.

@@ -259,6 +259,16 @@ impl Source {
         let record = self.view.dests.get(&dest).cloned().flatten();
         let plan = self.view.plan.clone().unwrap_or_else(PlanRecord::building);
         match (decoded, record) {
+            (Ok(_), Some(_)) if !self.core.connected => {
+                // The reply came after the connection was lost: an rsync started now would
+                // have no lease behind it. Give the chunk back (the release is sent once
+                // connected; if the session expires meanwhile, the claim goes with it).
+                self.core.reqs.log(
+                    Level::Warn,
+                    format!("chunk {chunk}: disconnected from ZooKeeper before rsync started: giving it back"),
+                );
+                self.release(Job::not_run(id, chunk, dest, true), None);
+            }
             (Ok(c), Some(record)) => {
                 let job = RsyncJob::build(
                     &chunk,

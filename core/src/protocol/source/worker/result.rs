@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{lease, Job, WorkerPhase, WorkerWhy};
+use super::{Job, WorkerPhase, WorkerWhy};
 use crate::protocol::layout::{self, Dir};
 use crate::protocol::records::{DoneRecord, FailedRecord};
 use crate::protocol::source::{Source, Why};
@@ -267,8 +267,7 @@ impl Source {
         let Some(since) = self.worker.disconnected_at else {
             return;
         };
-        if now.duration_since(since) >= lease(self.cfg.session_timeout)
-            && self.worker.job().is_some_and(|j| !j.killed)
+        if now.duration_since(since) >= self.lease() && self.worker.job().is_some_and(|j| !j.killed)
         {
             self.core.reqs.log(
                 Level::Warn,
