@@ -478,8 +478,8 @@ impl Run<'_> {
         } else {
             let mut words = words;
             if agent {
-                // Agents take their orders on standard input (see stdin_lifeline.rs); right
-                // after the role, so no user option can take it as its value.
+                // Agents take their orders on standard input (see agent/stdin_lifeline.rs);
+                // right after the role, so no user option can take it as its value.
                 words.insert(1, "--watch-stdin".into());
             }
             let command = format!(

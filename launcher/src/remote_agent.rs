@@ -1,7 +1,7 @@
 //! An agent running on a host over SSH, served by a thread of its own (ssh2 is blocking):
 //! its output is streamed line by line as it comes, its standard input is the launcher's
 //! line to it (`t` stops it cleanly, `k` ends it at once, and a closed connection stops it,
-//! see [`crate::stdin_lifeline`]), and its end is reported once: an exit code, a signal, or
+//! see [`crate::agent::stdin_lifeline`]), and its end is reported once: an exit code, a signal, or
 //! a lost connection.
 
 use std::io::{ErrorKind, Read, Write};

@@ -11,7 +11,7 @@ use clap::Args;
 use zkrsync_core::protocol::exit_code;
 use zkrsync_core::protocol::records::DestRecord;
 
-use crate::zk_connect::ZkArgs;
+use crate::agent::zk_connect::ZkArgs;
 
 /// Options of `zkrsync check`.
 #[derive(Debug, Args)]

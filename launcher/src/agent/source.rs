@@ -11,13 +11,13 @@ use zkrsync_core::protocol::{
 };
 use zkrsync_core::walk::{walk, FsTree, WalkSpec};
 
-use crate::daemon_mode;
-use crate::driver::{self, Hooks};
-use crate::progress_bar;
-use crate::rsync_run::Runner;
-use crate::walk_args::{absolute_root, one_line, WalkArgs};
-use crate::zk_connect::ZkArgs;
-use crate::{logging, report};
+use crate::agent::daemon_mode;
+use crate::agent::driver::{self, Hooks};
+use crate::agent::progress_bar;
+use crate::agent::rsync_run::Runner;
+use crate::agent::walk_args::{absolute_root, one_line, WalkArgs};
+use crate::agent::zk_connect::ZkArgs;
+use crate::agent::{logging, report};
 
 /// Options of `zkrsync source`.
 #[derive(Debug, Args)]
@@ -92,7 +92,7 @@ pub struct SourceArgs {
     pub rsync: PathBuf,
 
     #[command(flatten)]
-    pub run_mode: crate::daemon_mode::RunMode,
+    pub run_mode: crate::agent::daemon_mode::RunMode,
 
     /// Progress reports as lines on standard output (zkrsync-launch shows them as its own).
     #[arg(long, hide = true)]
@@ -311,7 +311,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             daemon: args.run_mode.daemon,
         };
         if args.run_mode.watch_stdin {
-            crate::stdin_lifeline::watch(tx.clone());
+            crate::agent::stdin_lifeline::watch(tx.clone());
         }
         let mut machine = Source::new(cfg);
         let exit = driver::run(&mut machine, &mut hooks, &args.zk, zk, tx, rx).await;
@@ -322,7 +322,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             if exit.code == exit_code::CONFIG {
                 return Err(anyhow::anyhow!("{message}"));
             }
-            crate::daemon_mode::say_end(message);
+            crate::agent::daemon_mode::say_end(message);
         }
         Ok(exit.code)
     })

@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{exit_code, Dest, DestConfig, Input, Output, TreeState};
 
-use crate::driver::{self, Hooks};
-use crate::walk_args::absolute_root;
-use crate::zk_connect::ZkArgs;
-use crate::{logging, rsync_daemon};
+use crate::agent::driver::{self, Hooks};
+use crate::agent::walk_args::absolute_root;
+use crate::agent::zk_connect::ZkArgs;
+use crate::agent::{logging, rsync_daemon};
 
 /// Options of `zkrsync dest`.
 #[derive(Debug, Args)]
@@ -60,7 +60,7 @@ pub struct DestArgs {
     pub domain: Option<String>,
 
     #[command(flatten)]
-    pub run_mode: crate::daemon_mode::RunMode,
+    pub run_mode: crate::agent::daemon_mode::RunMode,
 }
 
 struct DestHooks {
@@ -148,7 +148,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         (None, Some(domain)) => in_domain(&host, domain),
         (None, None) => host.clone(),
     };
-    let (log_file, _pidfile) = crate::daemon_mode::prepare(
+    let (log_file, _pidfile) = crate::agent::daemon_mode::prepare(
         layout.session(),
         "dest",
         args.run_mode.daemon,
@@ -198,7 +198,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         if args.run_mode.watch_stdin {
-            crate::stdin_lifeline::watch(tx.clone());
+            crate::agent::stdin_lifeline::watch(tx.clone());
         }
         let died = Arc::new(AtomicBool::new(false));
         let mut hooks = DestHooks {
@@ -232,7 +232,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             if exit.code == exit_code::CONFIG {
                 return Err(anyhow::anyhow!("{message}"));
             }
-            crate::daemon_mode::say_end(message);
+            crate::agent::daemon_mode::say_end(message);
         }
         Ok(exit.code)
     })

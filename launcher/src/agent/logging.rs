@@ -15,7 +15,7 @@ pub fn init(verbose: bool, log_file: Option<&Path>) -> anyhow::Result<()> {
             .unwrap_or_else(|_| EnvFilter::new(format!("zkrsync={level},zkrsync_launcher={level}")))
     };
     let stderr = fmt::layer()
-        .with_writer(|| crate::progress_bar::StderrAboveBar)
+        .with_writer(|| crate::agent::progress_bar::StderrAboveBar)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_filter(filter());

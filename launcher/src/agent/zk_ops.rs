@@ -12,7 +12,7 @@ use zkrsync_core::protocol::{
 };
 use zookeeper_client as zk;
 
-use crate::zk_connect::Zk;
+use crate::agent::zk_connect::Zk;
 
 /// A reply, and the watch the request left, if any.
 pub struct Replied {
