@@ -12,8 +12,8 @@ use std::sync::Arc;
 use ssh2::{BlockDirections, Channel, Session};
 use tokio::sync::oneshot;
 
-use crate::agent_output::{LineSplitter, Printer};
-use crate::ssh_link::{SshConfig, Target};
+use crate::launch::agent_output::{LineSplitter, Printer};
+use crate::launch::ssh::link::{SshConfig, Target};
 
 /// How a remote agent ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

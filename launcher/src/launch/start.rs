@@ -20,17 +20,17 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-use crate::agent_output::Printer;
 use crate::child_death::die_with_parent;
 use crate::exit_code::{self, HOST_FAILED};
-use crate::host_keys::HostKeys;
-use crate::hostfile::{self, Host};
-use crate::placement::{self, Kind, Slot};
-use crate::preflight::{Check, HostNeeds};
-use crate::private_zk::PrivateZk;
-use crate::remote_agent::{self, Ended, RemoteAgent};
-use crate::remote_command::command_line;
-use crate::ssh_link::{SshConfig, Target};
+use crate::launch::agent_output::Printer;
+use crate::launch::hostfile::{self, Host};
+use crate::launch::placement::{self, Kind, Slot};
+use crate::launch::preflight::{Check, HostNeeds};
+use crate::launch::private_zk::PrivateZk;
+use crate::launch::remote_agent::{self, Ended, RemoteAgent};
+use crate::launch::ssh::host_keys::HostKeys;
+use crate::launch::ssh::link::{SshConfig, Target};
+use crate::launch::ssh::remote_command::command_line;
 
 /// Options of `zkrsync-launch`.
 #[derive(Debug, Parser)]
@@ -484,7 +484,7 @@ impl Run<'_> {
             }
             let command = format!(
                 "exec env ZKRSYNC_LAUNCH_ID={} {}",
-                crate::remote_command::quote(self.session),
+                crate::launch::ssh::remote_command::quote(self.session),
                 command_line(
                     std::iter::once(OsString::from(&self.plan.remote_binary)).chain(words)
                 )
@@ -544,7 +544,10 @@ impl Run<'_> {
         // destinations at once, and the first source is the master.
         let mut registered = Vec::new();
         for slot in &dests {
-            let signs = self.args.check.then_some(crate::agent_output::REGISTERED);
+            let signs = self
+                .args
+                .check
+                .then_some(crate::launch::agent_output::REGISTERED);
             registered.extend(self.start_slot(&mut running, slot, signs)?);
         }
         if self.args.check {
@@ -579,7 +582,7 @@ impl Run<'_> {
             return Ok(running.finish(&mut term, Some(checks)).await);
         }
         for (n, slot) in sources.iter().enumerate() {
-            let signs = (n == 0).then_some(crate::agent_output::JOINED);
+            let signs = (n == 0).then_some(crate::launch::agent_output::JOINED);
             if let Some(mut joined) = self.start_slot(&mut running, slot, signs)? {
                 // The master is the first source in the election: the workers start once
                 // it is in (or gone), so the master runs where the host file put it.

@@ -2,7 +2,7 @@
 //! destinations on destination hosts, one process a slot, filling hosts in the order of
 //! the host file (as mpirun does by slot).
 
-use crate::hostfile::{Host, HostRole};
+use crate::launch::hostfile::{Host, HostRole};
 
 /// One process to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ fn take(hosts: &[Host], free: &mut [usize], only: HostRole) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hostfile::parse;
+    use crate::launch::hostfile::parse;
 
     fn kinds(slots: &[Slot], kind: Kind) -> Vec<usize> {
         slots

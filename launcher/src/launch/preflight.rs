@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use crate::exit_code;
-use crate::remote_command::{capture, command_line, push_file, quote};
-use crate::ssh_link::{SshConfig, SshLink, Target};
+use crate::launch::ssh::link::{SshConfig, SshLink, Target};
+use crate::launch::ssh::remote_command::{capture, command_line, push_file, quote};
 
 /// What a run needs of one host.
 #[derive(Debug, Clone)]

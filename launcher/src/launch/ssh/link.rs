@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ssh2::{MethodType, Session};
 
-use crate::host_keys::{HostKeys, Verdict, KEY_TYPES};
+use crate::launch::ssh::host_keys::{HostKeys, Verdict, KEY_TYPES};
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -153,7 +153,7 @@ impl SshConfig {
             "{}: its host key CHANGED from the one in {}: this may be an attack; if the host was reinstalled, remove the old key (ssh-keygen -R '{}' -f {}) and check the new one",
             target.host,
             self.host_keys.file().display(),
-            crate::host_keys::entry_name(&target.host, target.port),
+            crate::launch::ssh::host_keys::entry_name(&target.host, target.port),
             self.host_keys.file().display()
         ))
     }
