@@ -3,271 +3,33 @@
 //! on `localhost` directly and on other hosts over SSH, every agent given the same session
 //! parameters, their output streamed with host, rank and role, Ctrl-C passed on, and the
 //! worst exit code returned.
+//!
+//! Here: the run from its plan to its end, each agent's command line, and the order the
+//! agents start in (destinations, the master, then the workers); `running.rs` waits for
+//! them.
 
 use std::ffi::OsString;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
-use clap::Parser;
-use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use anyhow::Context;
 use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::child_death::die_with_parent;
-use crate::exit_code::{self, HOST_FAILED};
+use crate::exit_code::HOST_FAILED;
 use crate::launch::agent_output::Printer;
-use crate::launch::hostfile::{self, Host};
-use crate::launch::placement::{self, Kind, Slot};
-use crate::launch::preflight::{Check, HostNeeds};
+use crate::launch::hostfile::Host;
+use crate::launch::placement::{Kind, Slot};
+use crate::launch::plan::{agent_version, plan, remote_needs, ssh_config, target, Plan};
+use crate::launch::preflight::Check;
 use crate::launch::private_zk::PrivateZk;
-use crate::launch::remote_agent::{self, Ended, RemoteAgent};
-use crate::launch::ssh::host_keys::HostKeys;
-use crate::launch::ssh::link::{SshConfig, Target};
+use crate::launch::remote_agent::{Ended, RemoteAgent};
+use crate::launch::running::{print_lines, Control, Running};
+use crate::launch::ssh::link::SshConfig;
 use crate::launch::ssh::remote_command::command_line;
-
-/// Options of `zkrsync-launch`.
-#[derive(Debug, Parser)]
-#[command(
-    name = "zkrsync-launch",
-    version,
-    about = "Start a zkrsync session on the hosts of a host file, as mpirun does",
-    after_help = "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments; `localhost` runs without SSH. Options after `--` go to every source (e.g. -- --depth 2 --delete).\n\nExit codes: 0 done; 1 some chunks failed; 2 a wrong option or host file, nothing started; 3 a host could not be used or an agent died without an exit code."
-)]
-pub struct LaunchArgs {
-    /// The host file.
-    pub hostfile: PathBuf,
-    /// The tree to copy (as the source hosts see it).
-    #[arg(long)]
-    pub src: PathBuf,
-    /// Where to copy it (as the destination hosts see it).
-    #[arg(long)]
-    pub dst: PathBuf,
-    /// Workers, and as many destinations (default: what the slots allow).
-    #[arg(short = 'n', value_name = "N")]
-    pub workers: Option<usize>,
-    /// ZooKeeper connect string (default: a private ZooKeeper on this machine for the run).
-    #[arg(long, env = "ZKRSYNC_ZK")]
-    pub zk: Option<String>,
-    /// Session name (default: launch-<pid>).
-    #[arg(long, short = 'N')]
-    pub session: Option<String>,
-    /// The zkrsync binary for localhost agents and --push-binary (default: the one beside
-    /// zkrsync-launch).
-    #[arg(long, value_name = "PATH")]
-    pub zkrsync: Option<PathBuf>,
-    /// SSH user (default: a host's user=, else yours).
-    #[arg(long, value_name = "U")]
-    pub ssh_user: Option<String>,
-    /// SSH private key (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
-    #[arg(long, value_name = "FILE")]
-    pub ssh_key: Option<PathBuf>,
-    /// Host keys to trust (default: ~/.ssh/known_hosts).
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
-    /// Add the key of a host that is not in known_hosts yet (a changed key is still refused).
-    #[arg(long)]
-    pub accept_new_host_keys: bool,
-    /// SSH connections being opened at once, at most (sshd's MaxStartups is 10 by default).
-    #[arg(long, default_value_t = 10, value_name = "K")]
-    pub max_ssh_connect: usize,
-    /// Seconds to connect and log in to a host before it counts as unreachable.
-    #[arg(long, default_value_t = 10, value_name = "SEC")]
-    pub ssh_timeout: u64,
-    /// Copy zkrsync to hosts that lack it or have another version (to --remote-binary).
-    #[arg(long)]
-    pub push_binary: bool,
-    /// zkrsync's path on the remote hosts (default: the same path as here).
-    #[arg(long, value_name = "PATH")]
-    pub remote_binary: Option<String>,
-    /// The session's credentials (a file with USER:PASS) for every agent: a path each host
-    /// can read, e.g. on a shared file system. The session is then locked to them.
-    #[arg(long, value_name = "FILE")]
-    pub auth_file: Option<PathBuf>,
-    /// Check instead of copying: start the destinations, run `zkrsync check` once on every
-    /// source host (can it reach and log in to every destination?), then stop them.
-    #[arg(long)]
-    pub check: bool,
-    /// Options for every source (session parameters such as --depth, --delete).
-    #[arg(last = true, allow_hyphen_values = true)]
-    pub agent_args: Vec<OsString>,
-}
-
-/// `zkrsync --version` as an agent of this launcher prints it.
-pub fn agent_version() -> String {
-    format!("zkrsync {}", env!("CARGO_PKG_VERSION"))
-}
-
-fn agent_binary(args: &LaunchArgs) -> anyhow::Result<PathBuf> {
-    let bin = match &args.zkrsync {
-        Some(p) => std::path::absolute(p)?,
-        None => std::env::current_exe()
-            .context("cannot find this program's path")?
-            .with_file_name("zkrsync"),
-    };
-    Ok(bin)
-}
-
-/// The run, as checked before anything starts.
-struct Plan {
-    hosts: Vec<Host>,
-    slots: Vec<Slot>,
-    bin: PathBuf,
-    remote_binary: String,
-}
-
-fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
-    let file = args.hostfile.display().to_string();
-    let text = std::fs::read_to_string(&args.hostfile)
-        .with_context(|| format!("cannot read the host file {file}"))?;
-    let hosts = hostfile::parse(&text, &file).map_err(anyhow::Error::msg)?;
-    let slots = placement::place(&hosts, args.workers).map_err(anyhow::Error::msg)?;
-    let bin = agent_binary(args)?;
-    let local = |kind: fn(Kind) -> bool| {
-        slots
-            .iter()
-            .any(|s| kind(s.kind) && hosts[s.host].is_local())
-    };
-    if (local(|_| true) || args.push_binary) && !bin.is_file() {
-        bail!(
-            "{} is not there: build zkrsync beside zkrsync-launch, or give --zkrsync PATH",
-            bin.display()
-        );
-    }
-    for (what, path, used) in [
-        ("--src", &args.src, local(|k| k != Kind::Dest)),
-        ("--dst", &args.dst, local(|k| k == Kind::Dest)),
-    ] {
-        if used && !path.is_dir() {
-            bail!(
-                "{what} {} is not a directory: give an existing directory",
-                path.display()
-            );
-        }
-        if !path.is_absolute() && slots.iter().any(|s| !hosts[s.host].is_local()) {
-            bail!(
-                "{what} {} is relative, which means another place on every host: give an absolute path",
-                path.display()
-            );
-        }
-    }
-    if let Some(file) = &args.auth_file {
-        if local(|_| true) && !file.is_file() {
-            bail!(
-                "--auth-file {} is not a file: give a file holding USER:PASS",
-                file.display()
-            );
-        }
-        if !file.is_absolute() && slots.iter().any(|s| !hosts[s.host].is_local()) {
-            bail!(
-                "--auth-file {} is relative, which means another place on every host: give an absolute path",
-                file.display()
-            );
-        }
-    }
-    if args.max_ssh_connect == 0 {
-        bail!("--max-ssh-connect 0 would open no connection: give 1 or more");
-    }
-    let remote_binary = match &args.remote_binary {
-        Some(p) => p.clone(),
-        None => bin
-            .to_str()
-            .context("the zkrsync path is not UTF-8: give --remote-binary PATH")?
-            .to_owned(),
-    };
-    Ok(Plan {
-        hosts,
-        slots,
-        bin,
-        remote_binary,
-    })
-}
-
-fn ssh_config(args: &LaunchArgs) -> anyhow::Result<SshConfig> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let known_hosts = match (&args.known_hosts, &home) {
-        (Some(f), _) => f.clone(),
-        (None, Some(home)) => home.join(".ssh").join("known_hosts"),
-        (None, None) => bail!("HOME is not set: give --known-hosts FILE"),
-    };
-    if let Some(key) = &args.ssh_key {
-        if !key.is_file() {
-            bail!(
-                "--ssh-key {} is not a file: give the private key",
-                key.display()
-            );
-        }
-    }
-    Ok(SshConfig::new(
-        args.ssh_key.clone(),
-        HostKeys::new(known_hosts, args.accept_new_host_keys),
-        args.max_ssh_connect,
-        Duration::from_secs(args.ssh_timeout.max(1)),
-    ))
-}
-
-fn default_user() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
-        .unwrap_or_else(|| "root".to_owned())
-}
-
-fn target(args: &LaunchArgs, host: &Host) -> Target {
-    Target {
-        host: host.name.clone(),
-        port: host.port.unwrap_or(22),
-        user: host
-            .user
-            .clone()
-            .or_else(|| args.ssh_user.clone())
-            .unwrap_or_else(default_user),
-    }
-}
-
-/// The remote hosts in use, each once, with what they need.
-fn remote_needs(args: &LaunchArgs, plan: &Plan) -> Vec<HostNeeds> {
-    let mut needs: Vec<(usize, HostNeeds)> = Vec::new();
-    let text = |p: &Path| p.to_string_lossy().into_owned();
-    for slot in &plan.slots {
-        let host = &plan.hosts[slot.host];
-        if host.is_local() {
-            continue;
-        }
-        let i = match needs.iter().position(|(h, _)| *h == slot.host) {
-            Some(i) => i,
-            None => {
-                needs.push((
-                    slot.host,
-                    HostNeeds {
-                        target: target(args, host),
-                        src: None,
-                        dst: None,
-                    },
-                ));
-                needs.len() - 1
-            }
-        };
-        if slot.kind == Kind::Dest {
-            needs[i].1.dst = Some(text(&args.dst));
-        } else {
-            needs[i].1.src = Some(text(&args.src));
-        }
-    }
-    needs.into_iter().map(|(_, n)| n).collect()
-}
+use crate::launch::LaunchArgs;
 
 /// Runs the launcher; returns the exit code.
 pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
@@ -345,39 +107,6 @@ fn role_name(kind: Kind) -> &'static str {
         Kind::Master => "master",
         Kind::Worker => "source",
         Kind::Dest => "dest",
-    }
-}
-
-/// How an agent ended, as far as the launcher knows.
-type EndFuture = Pin<Box<dyn Future<Output = (usize, Ended)> + Send>>;
-
-/// Orders to a running agent.
-enum Control {
-    Local(Option<i32>),
-    Remote(remote_agent::Control),
-}
-
-impl Control {
-    fn stop(&self) {
-        match self {
-            // SAFETY: kill(2) on our own child's pid.
-            Control::Local(Some(pid)) => unsafe {
-                libc::kill(*pid, libc::SIGTERM);
-            },
-            Control::Local(None) => {}
-            Control::Remote(c) => c.stop(),
-        }
-    }
-
-    fn kill(&self) {
-        match self {
-            // SAFETY: kill(2) on our own child's pid.
-            Control::Local(Some(pid)) => unsafe {
-                libc::kill(*pid, libc::SIGKILL);
-            },
-            Control::Local(None) => {}
-            Control::Remote(c) => c.kill(),
-        }
     }
 }
 
@@ -592,121 +321,5 @@ impl Run<'_> {
             }
         }
         Ok(running.finish(&mut term, None).await)
-    }
-}
-
-/// The agents started, and how each ends.
-#[derive(Default)]
-struct Running {
-    controls: Vec<Control>,
-    labels: Vec<String>,
-    ends: FuturesUnordered<EndFuture>,
-    printers: Vec<tokio::task::JoinHandle<()>>,
-    interrupts: usize,
-}
-
-impl Running {
-    /// Waits until `told` is told (or its agent's output ended); false when interrupted
-    /// meanwhile (every agent is then stopped).
-    async fn wait_for(
-        &mut self,
-        told: &mut watch::Receiver<bool>,
-        term: &mut tokio::signal::unix::Signal,
-    ) -> bool {
-        tokio::select! {
-            _ = told.wait_for(|j| *j) => return true,
-            _ = tokio::signal::ctrl_c() => self.interrupts += 1,
-            _ = term.recv() => self.interrupts += 1,
-        }
-        eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
-        self.controls.iter().for_each(Control::stop);
-        false
-    }
-
-    /// Waits for every agent, passing Ctrl-C and SIGTERM on; returns the worst exit code.
-    /// With `only`, those agents' codes count and the others are stopped once they have
-    /// ended (a check run: the destinations only serve the checks).
-    async fn finish(
-        &mut self,
-        term: &mut tokio::signal::unix::Signal,
-        only: Option<Vec<usize>>,
-    ) -> i32 {
-        let mut results: Vec<Option<Ended>> = vec![None; self.labels.len()];
-        let mut stopped_rest = false;
-        while !self.ends.is_empty() {
-            tokio::select! {
-                Some((i, end)) = self.ends.next() => {
-                    results[i] = Some(end);
-                    // Ended and reaped: its pid may be another process's now.
-                    if let Control::Local(pid) = &mut self.controls[i] {
-                        *pid = None;
-                    }
-                    if let Some(only) = &only {
-                        if !stopped_rest && only.iter().all(|k| results[*k].is_some()) {
-                            stopped_rest = true;
-                            self.controls.iter().for_each(Control::stop);
-                        }
-                    }
-                    continue;
-                }
-                _ = tokio::signal::ctrl_c() => self.interrupts += 1,
-                _ = term.recv() => self.interrupts += 1,
-            }
-            match self.interrupts {
-                // The session stays and can be resumed.
-                1 => {
-                    eprintln!("zkrsync-launch: stopping every agent (again to kill them)");
-                    self.controls.iter().for_each(Control::stop);
-                }
-                2 => {
-                    eprintln!(
-                        "zkrsync-launch: killing every agent (again to leave without waiting)"
-                    );
-                    self.controls.iter().for_each(Control::kill);
-                }
-                _ => break,
-            }
-        }
-        for p in self.printers.drain(..) {
-            if self.interrupts >= 3 {
-                // Leaving without waiting: an agent stuck where SIGKILL cannot reach keeps
-                // its pipes open.
-                p.abort();
-            } else {
-                let _ = p.await;
-            }
-        }
-        let mut worst = exit_code::OK;
-        for (i, (label, end)) in self.labels.iter().zip(results).enumerate() {
-            let counts = only.as_ref().is_none_or(|o| o.contains(&i));
-            let code = match end {
-                Some(Ended::Code(c)) if counts || (c != exit_code::OK && c != INTERRUPTED) => c,
-                Some(Ended::Code(_)) => exit_code::OK,
-                Some(Ended::Signal(s)) => {
-                    eprintln!("zkrsync-launch: [{label}] died by signal {s}, without an exit code");
-                    HOST_FAILED
-                }
-                Some(Ended::Lost(why)) => {
-                    eprintln!("zkrsync-launch: [{label}] lost: {why}");
-                    HOST_FAILED
-                }
-                None => {
-                    eprintln!("zkrsync-launch: [{label}] left without waiting for it");
-                    HOST_FAILED
-                }
-            };
-            worst = worst.max(code);
-        }
-        worst
-    }
-}
-
-/// An agent's exit code when it was interrupted.
-const INTERRUPTED: i32 = zkrsync_core::protocol::exit_code::INTERRUPTED;
-
-async fn print_lines(printer: Printer, from: impl tokio::io::AsyncRead + Unpin, err: bool) {
-    let mut lines = BufReader::new(from).split(b'\n');
-    while let Ok(Some(line)) = lines.next_segment().await {
-        printer.line(&line, err);
     }
 }
