@@ -1,12 +1,20 @@
-//! The real world of zkrsync: the `zkrsync` agent's commands and the driver that runs the
-//! core's state machines on tokio, zookeeper-client and rsync.
+//! The real world of zkrsync: the binaries `zkrsync`, `zkrsync-launch` and `zkinitree`, and
+//! the driver that runs the core's state machines on tokio, zookeeper-client and rsync.
+//!
+//! | room | what it holds |
+//! |---|---|
+//! | [`agent`] | the `zkrsync` agent: `paths`, `source`, `dest`, `status`, `abort`, `check`; the driver, rsync, ZooKeeper requests, logging, daemon mode |
+//! | [`launch`] | `zkrsync-launch`: host file, placement, checks of the hosts, a private ZooKeeper, the agents started and waited for; its SSH in [`launch::ssh`] |
+//! | [`initree`] | `zkinitree`: vsc-zk's tree config read, and the tree made with digest ACLs |
+//! | [`vsc`] | vsc-zk compatibility of `zkrsync`: its command line and `zkrs.conf` |
+//!
+//! Shared at the top: [`ini`] (the INI files of `zkinitree` and `--config`), [`exit_code`],
+//! and [`child_death`] (children of the agent and of the launcher die with it).
 
 pub mod agent;
 pub mod child_death;
 pub mod exit_code;
 pub mod ini;
-pub mod initree_cmd;
-pub mod initree_config;
+pub mod initree;
 pub mod launch;
-pub mod vsc_cli;
-pub mod vsc_config;
+pub mod vsc;

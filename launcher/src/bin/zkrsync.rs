@@ -3,7 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use zkrsync_launcher::agent::{check, daemon_mode, dest, paths, source, status};
-use zkrsync_launcher::{exit_code, vsc_cli, vsc_config};
+use zkrsync_launcher::exit_code;
+use zkrsync_launcher::vsc;
 
 #[derive(Debug, Parser)]
 #[command(name = "zkrsync", version, about, propagate_version = true)]
@@ -29,14 +30,14 @@ enum Command {
 }
 
 fn main() {
-    let args = match vsc_cli::translate(std::env::args_os().collect()).and_then(vsc_config::expand)
-    {
-        Ok(args) => args,
-        Err(error) => {
-            eprintln!("zkrsync: error: {}", chain_one_line(&error));
-            std::process::exit(exit_code::CONFIG);
-        }
-    };
+    let args =
+        match vsc::cli::translate(std::env::args_os().collect()).and_then(vsc::config::expand) {
+            Ok(args) => args,
+            Err(error) => {
+                eprintln!("zkrsync: error: {}", chain_one_line(&error));
+                std::process::exit(exit_code::CONFIG);
+            }
+        };
     let cli = Cli::parse_from(args);
     let result = match &cli.command {
         Command::Paths(args) => paths::run(args),
