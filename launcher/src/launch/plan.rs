@@ -40,8 +40,8 @@ pub(super) fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
     let file = args.hostfile.display().to_string();
     let text = std::fs::read_to_string(&args.hostfile)
         .with_context(|| format!("cannot read the host file {file}"))?;
-    let hosts = hostfile::parse(&text, &file).map_err(anyhow::Error::msg)?;
-    let slots = placement::place(&hosts, args.workers).map_err(anyhow::Error::msg)?;
+    let hosts = hostfile::parse(&text, &file)?;
+    let slots = placement::place(&hosts, args.workers)?;
     let bin = agent_binary(args)?;
     let local = |kind: fn(Kind) -> bool| {
         slots

@@ -89,7 +89,10 @@ impl Check<'_> {
 
     fn one(&self, needs: &HostNeeds) -> Result<IpAddr, Problem> {
         let host = &needs.target.host;
-        let link = self.ssh.open(&needs.target).map_err(unusable)?;
+        let link = self
+            .ssh
+            .open(&needs.target)
+            .map_err(|e| unusable(e.to_string()))?;
         let session = &link.session;
         let bin = self.remote_binary;
         let version_cmd = format!("{} --version", quote(bin));

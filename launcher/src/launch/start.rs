@@ -216,8 +216,7 @@ impl Run<'_> {
                 crate::launch::ssh::remote_command::quote(self.session),
                 command_line(
                     std::iter::once(OsString::from(&self.plan.remote_binary)).chain(words)
-                )
-                .map_err(anyhow::Error::msg)?,
+                )?,
             );
             let agent =
                 RemoteAgent::start(self.ssh.clone(), target(self.args, host), command, printer)?;
