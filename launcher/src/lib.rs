@@ -11,6 +11,8 @@
 //! Shared at the top: [`ini`] (the INI files of `zkinitree` and `--config`), [`exit_code`],
 //! and [`child_death`] (children of the agent and of the launcher die with it).
 
+#![deny(missing_docs)]
+
 pub mod agent;
 pub mod child_death;
 pub mod exit_code;

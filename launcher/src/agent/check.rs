@@ -16,6 +16,7 @@ use crate::agent::zk_connect::ZkArgs;
 /// Options of `zkrsync check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 

@@ -23,6 +23,7 @@ pub struct DestArgs {
     #[arg(long, value_name = "DST")]
     pub path: PathBuf,
 
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
@@ -59,6 +60,7 @@ pub struct DestArgs {
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
 
+    /// In the foreground, detached, or under zkrsync-launch.
     #[command(flatten)]
     pub run_mode: crate::agent::daemon_mode::RunMode,
 }
@@ -156,6 +158,8 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
+    // The whole run is this role's (not printed: see logging.rs).
+    let _role = tracing::info_span!("dest", session = layout.session(), id = %id).entered();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

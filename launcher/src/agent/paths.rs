@@ -19,6 +19,7 @@ pub struct PathsArgs {
     #[arg(long, value_name = "DIR")]
     pub path: PathBuf,
 
+    /// How the tree is walked into units.
     #[command(flatten)]
     pub walk: WalkArgs,
 

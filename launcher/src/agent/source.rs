@@ -26,9 +26,11 @@ pub struct SourceArgs {
     #[arg(long, value_name = "SRC")]
     pub path: PathBuf,
 
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
+    /// How the tree is walked into units.
     #[command(flatten)]
     pub walk: WalkArgs,
 
@@ -91,6 +93,7 @@ pub struct SourceArgs {
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
 
+    /// In the foreground, detached, or under zkrsync-launch.
     #[command(flatten)]
     pub run_mode: crate::agent::daemon_mode::RunMode,
 
@@ -272,8 +275,10 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
-    args.walk.configure_threads()?;
     let layout = args.zk.layout()?;
+    // The whole run is this role's (not printed: see logging.rs).
+    let _role = tracing::info_span!("source", session = layout.session()).entered();
+    args.walk.configure_threads()?;
     let timeout = args.zk.timeout()?;
     let host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())

@@ -15,6 +15,7 @@ use crate::agent::zk_ops::map_error;
 /// Options of `zkrsync status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
@@ -26,6 +27,7 @@ pub struct StatusArgs {
 /// Options of `zkrsync abort`.
 #[derive(Debug, Args)]
 pub struct AbortArgs {
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
