@@ -31,23 +31,58 @@ impl Section {
     }
 }
 
+/// Why an INI file cannot be read: the file, the line, and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file} line {line}: {problem}")]
+pub struct IniError {
+    /// The file, as named to [`parse`].
+    pub file: String,
+    /// The line (from 1).
+    pub line: usize,
+    /// What is wrong with it.
+    pub problem: IniProblem,
+}
+
+/// What is wrong with one line of an INI file (each holds the line, trimmed, or the key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IniProblem {
+    /// `[name` without its `]`.
+    #[error("{0:?} opens a section without closing it: write [name]")]
+    UnclosedSection(String),
+    /// A section's header comes twice (its name).
+    #[error("section [{0}] is given twice: merge the two")]
+    SectionTwice(String),
+    /// Neither a header, a comment nor `key = value`.
+    #[error("{0:?} is not key=value")]
+    NotKeyValue(String),
+    /// `= value` without a key.
+    #[error("{0:?} has no key before '='")]
+    NoKey(String),
+    /// An entry above the first header (its key).
+    #[error("{0} is outside any section: put a [section] header above it")]
+    OutsideSection(String),
+}
+
 /// Parses `text`; `file` names it in errors, which name the line.
-pub fn parse(text: &str, file: &str) -> Result<Vec<Section>, String> {
+pub fn parse(text: &str, file: &str) -> Result<Vec<Section>, IniError> {
     let mut sections: Vec<Section> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
+        let err = |problem: IniProblem| IniError {
+            file: file.to_owned(),
+            line,
+            problem,
+        };
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
-            let name = rest.strip_suffix(']').ok_or_else(|| {
-                format!("{file} line {line}: {trimmed:?} opens a section without closing it: write [name]")
-            })?;
+            let name = rest
+                .strip_suffix(']')
+                .ok_or_else(|| err(IniProblem::UnclosedSection(trimmed.to_owned())))?;
             if sections.iter().any(|s| s.name == name) {
-                return Err(format!(
-                    "{file} line {line}: section [{name}] is given twice: merge the two"
-                ));
+                return Err(err(IniProblem::SectionTwice(name.to_owned())));
             }
             sections.push(Section {
                 name: name.to_owned(),
@@ -58,19 +93,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Section>, String> {
         }
         let at = trimmed
             .find(['=', ':'])
-            .ok_or_else(|| format!("{file} line {line}: {trimmed:?} is not key=value"))?;
+            .ok_or_else(|| err(IniProblem::NotKeyValue(trimmed.to_owned())))?;
         let (key, value) = (&trimmed[..at], &trimmed[at + 1..]);
         let key = key.trim().to_ascii_lowercase();
         if key.is_empty() {
-            return Err(format!(
-                "{file} line {line}: {trimmed:?} has no key before '='"
-            ));
+            return Err(err(IniProblem::NoKey(trimmed.to_owned())));
         }
-        let section = sections.last_mut().ok_or_else(|| {
-            format!(
-                "{file} line {line}: {key} is outside any section: put a [section] header above it"
-            )
-        })?;
+        let section = sections
+            .last_mut()
+            .ok_or_else(|| err(IniProblem::OutsideSection(key.clone())))?;
         section.entries.push(Entry {
             key,
             value: value.trim().to_owned(),
@@ -106,7 +137,7 @@ mod tests {
             ("[a]\n[a]\n", "f line 2: section [a] is given twice"),
             ("[a]\n=1\n", "f line 2: \"=1\" has no key"),
         ] {
-            let e = parse(text, "f").unwrap_err();
+            let e = parse(text, "f").unwrap_err().to_string();
             assert!(e.starts_with(want), "{e}");
         }
     }

@@ -1,36 +1,22 @@
-//! The real world of zkrsync: the `zkrsync` agent's commands and the driver that runs the
-//! core's state machines on tokio, zookeeper-client and rsync.
+//! The real world of zkrsync: the binaries `zkrsync`, `zkrsync-launch` and `zkinitree`, and
+//! the driver that runs the core's state machines on tokio, zookeeper-client and rsync.
+//!
+//! | room | what it holds |
+//! |---|---|
+//! | [`agent`] | the `zkrsync` agent: `paths`, `source`, `dest`, `status`, `abort`, `check`; the driver, rsync, ZooKeeper requests, logging, daemon mode |
+//! | [`launch`] | `zkrsync-launch`: host file, placement, checks of the hosts, a private ZooKeeper, the agents started and waited for; its SSH in [`launch::ssh`] |
+//! | [`initree`] | `zkinitree`: vsc-zk's tree config read, and the tree made with digest ACLs |
+//! | [`vsc`] | vsc-zk compatibility of `zkrsync`: its command line and `zkrs.conf` |
+//!
+//! Shared at the top: [`ini`] (the INI files of `zkinitree` and `--config`), [`exit_code`],
+//! and [`child_death`] (children of the agent and of the launcher die with it).
 
-pub mod agent_output;
-pub mod check_cmd;
+#![deny(missing_docs)]
+
+pub mod agent;
 pub mod child_death;
-pub mod daemon_mode;
-pub mod dest_cmd;
-pub mod driver;
 pub mod exit_code;
-pub mod host_keys;
-pub mod hostfile;
 pub mod ini;
-pub mod initree_cmd;
-pub mod initree_config;
-pub mod launch_cmd;
-pub mod logging;
-pub mod paths_cmd;
-pub mod placement;
-pub mod preflight;
-pub mod private_zk;
-pub mod progress_bar;
-pub mod remote_agent;
-pub mod remote_command;
-pub mod report;
-pub mod rsync_daemon;
-pub mod rsync_run;
-pub mod source_cmd;
-pub mod ssh_link;
-pub mod status_cmd;
-pub mod stdin_lifeline;
-pub mod vsc_cli;
-pub mod vsc_config;
-pub mod walk_args;
-pub mod zk_connect;
-pub mod zk_ops;
+pub mod initree;
+pub mod launch;
+pub mod vsc;

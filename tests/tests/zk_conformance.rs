@@ -1,7 +1,7 @@
 //! The simulator's ZooKeeper model against a real ZooKeeper 3.8: the same scripts of
 //! operations, expiries and new sessions run on both, and every client's replies and watch
 //! notifications must be the same. The real side goes through the product's own request
-//! code (`zkrsync_launcher::zk_ops`).
+//! code (`zkrsync_launcher::agent::zk_ops`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use zkrsync_core::protocol::{CreateMode, Input, MultiOp, ReqId, ZkError, ZkOp, ZkReply};
-use zkrsync_launcher::zk_connect::Zk;
-use zkrsync_launcher::zk_ops;
+use zkrsync_launcher::agent::zk_connect::Zk;
+use zkrsync_launcher::agent::zk_ops;
 use zkrsync_sim::zk_model::ZkModel;
 use zkrsync_tests::proxy::Proxy;
 use zkrsync_tests::zk::ZkServer;

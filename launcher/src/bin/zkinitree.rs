@@ -3,11 +3,11 @@
 
 use clap::Parser;
 use zkrsync_launcher::exit_code;
-use zkrsync_launcher::initree_cmd::{self, InitreeArgs};
+use zkrsync_launcher::initree::{self, InitreeArgs};
 
 fn main() {
     let args = InitreeArgs::parse();
-    match initree_cmd::run(&args) {
+    match initree::run(&args) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
             let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();

@@ -2,11 +2,11 @@
 
 use clap::Parser;
 use zkrsync_launcher::exit_code;
-use zkrsync_launcher::launch_cmd::{self, LaunchArgs};
+use zkrsync_launcher::launch::{self, LaunchArgs};
 
 fn main() {
     let args = LaunchArgs::parse();
-    match launch_cmd::run(&args) {
+    match launch::run(&args) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
             let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();

@@ -2,9 +2,9 @@
 //! through ZooKeeper.
 
 use clap::{Parser, Subcommand};
-use zkrsync_launcher::{
-    check_cmd, dest_cmd, exit_code, paths_cmd, source_cmd, status_cmd, vsc_cli, vsc_config,
-};
+use zkrsync_launcher::agent::{check, daemon_mode, dest, paths, source, status};
+use zkrsync_launcher::exit_code;
+use zkrsync_launcher::vsc;
 
 #[derive(Debug, Parser)]
 #[command(name = "zkrsync", version, about, propagate_version = true)]
@@ -16,41 +16,41 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the units of work of a tree (no ZooKeeper needed).
-    Paths(paths_cmd::PathsArgs),
+    Paths(paths::PathsArgs),
     /// Run a source: the first of a session is the master, the others copy with rsync.
-    Source(Box<source_cmd::SourceArgs>),
+    Source(Box<source::SourceArgs>),
     /// Run a destination: an rsync daemon that receives the copy.
-    Dest(Box<dest_cmd::DestArgs>),
+    Dest(Box<dest::DestArgs>),
     /// Show where a session stands (exit 14 when there is no such session).
-    Status(status_cmd::StatusArgs),
+    Status(status::StatusArgs),
     /// End a session on purpose: every client stops, its znodes are deleted.
-    Abort(status_cmd::AbortArgs),
+    Abort(status::AbortArgs),
     /// From this host, reach and log in to every destination of a session (nothing copied).
-    Check(check_cmd::CheckArgs),
+    Check(check::CheckArgs),
 }
 
 fn main() {
-    let args = match vsc_cli::translate(std::env::args_os().collect()).and_then(vsc_config::expand)
-    {
-        Ok(args) => args,
-        Err(error) => {
-            eprintln!("zkrsync: error: {}", chain_one_line(&error));
-            std::process::exit(exit_code::CONFIG);
-        }
-    };
+    let args =
+        match vsc::cli::translate(std::env::args_os().collect()).and_then(vsc::config::expand) {
+            Ok(args) => args,
+            Err(error) => {
+                eprintln!("zkrsync: error: {}", chain_one_line(&error));
+                std::process::exit(exit_code::CONFIG);
+            }
+        };
     let cli = Cli::parse_from(args);
     let result = match &cli.command {
-        Command::Paths(args) => paths_cmd::run(args),
-        Command::Source(args) => source_cmd::run(args),
-        Command::Dest(args) => dest_cmd::run(args),
-        Command::Status(args) => status_cmd::status(args),
-        Command::Abort(args) => status_cmd::abort(args),
-        Command::Check(args) => check_cmd::run(args),
+        Command::Paths(args) => paths::run(args),
+        Command::Source(args) => source::run(args),
+        Command::Dest(args) => dest::run(args),
+        Command::Status(args) => status::status(args),
+        Command::Abort(args) => status::abort(args),
+        Command::Check(args) => check::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),
         Err(error) => {
-            if zkrsync_launcher::daemon_mode::detached() {
+            if daemon_mode::detached() {
                 // Standard error is /dev/null: the log is where a daemon's end is read.
                 tracing::error!("{}", chain_one_line(&error));
             }

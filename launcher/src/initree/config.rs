@@ -13,7 +13,7 @@ use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
 use zookeeper_client::{Acl, AuthId, Permission};
 
-use crate::ini::{self, Section};
+use crate::ini::{self, IniError, Section};
 
 /// The admin's user name in the digest ACLs, as vsc-zk has it.
 pub const ADMIN: &str = "root";
@@ -71,63 +71,132 @@ fn permissions(set: &str) -> Result<Permission, char> {
     Ok(p)
 }
 
-fn check_path(path: &str, what: &str) -> Result<(), String> {
-    let ok = path.starts_with('/')
+/// What a ZooKeeper path must look like, for the messages that refuse one.
+const PATH_RULE: &str = "give /a/b, without a trailing '/', '//', '.' or '..'";
+
+/// Why a config cannot be used; every message names the place and says what to write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not INI.
+    #[error(transparent)]
+    Ini(#[from] IniError),
+    /// No `[root]` section, so no admin.
+    #[error(
+        "{file}: there is no [root] section: add [root] with passwd=… (the admin of every znode)"
+    )]
+    NoRoot {
+        /// The file, as named to [`parse`].
+        file: String,
+    },
+    /// `[root]` has no password.
+    #[error("{file}: [root] has no passwd: give the admin's password, passwd=…")]
+    NoAdminPassword {
+        /// The file, as named to [`parse`].
+        file: String,
+    },
+    /// `[root] path` is not a ZooKeeper path.
+    #[error("{file}: [root] path: {path:?} is not a ZooKeeper path: {}", PATH_RULE)]
+    BadChroot {
+        /// The file, as named to [`parse`].
+        file: String,
+        /// The path given.
+        path: String,
+    },
+    /// A znode section's name is not a ZooKeeper path.
+    #[error(
+        "{file} line {line}: section: {path:?} is not a ZooKeeper path: {}",
+        PATH_RULE
+    )]
+    BadZnodePath {
+        /// The file, as named to [`parse`].
+        file: String,
+        /// The section's line.
+        line: usize,
+        /// The section's name.
+        path: String,
+    },
+    /// A user section has no password.
+    #[error(
+        "{file} line {line}: user [{user}] has no passwd: give passwd=… (or remove the section)"
+    )]
+    NoUserPassword {
+        /// The file, as named to [`parse`].
+        file: String,
+        /// The section's line.
+        line: usize,
+        /// The user (the section's name).
+        user: String,
+    },
+    /// An entry of a znode section is wrong.
+    #[error("{file} line {line}: [{section}] {key}: {problem}")]
+    Entry {
+        /// The file, as named to [`parse`].
+        file: String,
+        /// The entry's line.
+        line: usize,
+        /// The znode section.
+        section: String,
+        /// The entry's key.
+        key: String,
+        /// What is wrong with it.
+        problem: EntryProblem,
+    },
+}
+
+/// What is wrong with one entry of a znode section.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    /// `ephemeral` or `sequence`: vsc-zk options that make no lasting znode.
+    #[error("an ephemeral or sequential znode cannot be part of a lasting tree: remove the key")]
+    NotLasting,
+    /// A letter of the key is no permission.
+    #[error("{0:?} is not a permission: use letters of r w c d a (read, write, create, delete, admin), or all")]
+    NotAPermission(char),
+    /// A user the value names has no section.
+    #[error("user {0:?} is not configured: add a [{0}] section with passwd=…")]
+    UnknownUser(String),
+}
+
+/// Whether `path` is a ZooKeeper path: absolute, no trailing '/' (but `/`), no empty,
+/// `.` or `..` component.
+fn is_zk_path(path: &str) -> bool {
+    path.starts_with('/')
         && (path == "/" || !path.ends_with('/'))
         && !path.contains("//")
-        && path.split('/').all(|c| c != "." && c != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what}: {path:?} is not a ZooKeeper path: give /a/b, without a trailing '/', '//', '.' or '..'"
-        ))
-    }
+        && path.split('/').all(|c| c != "." && c != "..")
 }
 
 /// Parses and checks a config; `file` names it in errors, which name the section and key.
-pub fn parse(text: &str, file: &str) -> Result<TreeSpec, String> {
+pub fn parse(text: &str, file: &str) -> Result<TreeSpec, ConfigError> {
     let sections = ini::parse(text, file)?;
     let find = |name: &str| sections.iter().find(|s| s.name == name);
     let servers = find("MAIN")
         .and_then(|s| s.get("servers"))
         .map(|e| e.value.clone())
         .filter(|v| !v.is_empty());
-    let root = find("root").ok_or_else(|| {
-        format!("{file}: there is no [root] section: add [root] with passwd=… (the admin of every znode)")
+    let root = find("root").ok_or_else(|| ConfigError::NoRoot {
+        file: file.to_owned(),
     })?;
     let admin_password = root
         .get("passwd")
         .map(|e| e.value.clone())
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            format!("{file}: [root] has no passwd: give the admin's password, passwd=…")
+        .ok_or_else(|| ConfigError::NoAdminPassword {
+            file: file.to_owned(),
         })?;
     let chroot = root
         .get("path")
         .map(|e| e.value.clone())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "/".to_owned());
-    check_path(&chroot, &format!("{file}: [root] path"))?;
-
-    let mut users: BTreeMap<&str, &str> = BTreeMap::new();
-    users.insert(ADMIN, &admin_password);
-    for s in sections
-        .iter()
-        .filter(|s| !s.name.starts_with('/') && s.name != "MAIN" && s.name != "root")
-    {
-        let pass = s
-            .get("passwd")
-            .map(|e| e.value.as_str())
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "{file} line {}: user [{}] has no passwd: give passwd=… (or remove the section)",
-                    s.line, s.name
-                )
-            })?;
-        users.insert(&s.name, pass);
+    if !is_zk_path(&chroot) {
+        return Err(ConfigError::BadChroot {
+            file: file.to_owned(),
+            path: chroot,
+        });
     }
+
+    let users = users(&sections, &admin_password, file)?;
 
     let admin = Acl::new(
         Permission::ALL,
@@ -135,7 +204,13 @@ pub fn parse(text: &str, file: &str) -> Result<TreeSpec, String> {
     );
     let mut listed: BTreeMap<String, Znode> = BTreeMap::new();
     for s in sections.iter().filter(|s| s.name.starts_with('/')) {
-        check_path(&s.name, &format!("{file} line {}: section", s.line))?;
+        if !is_zk_path(&s.name) {
+            return Err(ConfigError::BadZnodePath {
+                file: file.to_owned(),
+                line: s.line,
+                path: s.name.clone(),
+            });
+        }
         let mut z = znode(s, file, &users, &admin)?;
         z.path = under(&chroot, &s.name);
         listed.insert(z.path.clone(), z);
@@ -167,6 +242,33 @@ pub fn parse(text: &str, file: &str) -> Result<TreeSpec, String> {
     })
 }
 
+/// Every user's password by name: the admin's, then those of the user sections (neither
+/// `[MAIN]`, `[root]` nor a znode).
+fn users<'a>(
+    sections: &'a [Section],
+    admin_password: &'a str,
+    file: &str,
+) -> Result<BTreeMap<&'a str, &'a str>, ConfigError> {
+    let mut users: BTreeMap<&str, &str> = BTreeMap::new();
+    users.insert(ADMIN, admin_password);
+    for s in sections
+        .iter()
+        .filter(|s| !s.name.starts_with('/') && s.name != "MAIN" && s.name != "root")
+    {
+        let pass = s
+            .get("passwd")
+            .map(|e| e.value.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConfigError::NoUserPassword {
+                file: file.to_owned(),
+                line: s.line,
+                user: s.name.clone(),
+            })?;
+        users.insert(&s.name, pass);
+    }
+    Ok(users)
+}
+
 /// `path` under `chroot`.
 pub fn under(chroot: &str, path: &str) -> String {
     match (chroot, path) {
@@ -181,11 +283,17 @@ fn znode(
     file: &str,
     users: &BTreeMap<&str, &str>,
     admin: &Acl,
-) -> Result<Znode, String> {
+) -> Result<Znode, ConfigError> {
     let mut acls = vec![admin.clone()];
     let mut value = None;
     for e in &s.entries {
-        let at = || format!("{file} line {}: [{}] {}", e.line, s.name, e.key);
+        let at = |problem: EntryProblem| ConfigError::Entry {
+            file: file.to_owned(),
+            line: e.line,
+            section: s.name.clone(),
+            key: e.key.clone(),
+            problem,
+        };
         match e.key.as_str() {
             "value" => {
                 value = Some(e.value.clone());
@@ -193,31 +301,18 @@ fn znode(
             }
             // vsc-zk's kazoo option: parents are always made here.
             "makepath" => continue,
-            "ephemeral" | "sequence" => {
-                return Err(format!(
-                    "{}: an ephemeral or sequential znode cannot be part of a lasting tree: remove the key",
-                    at()
-                ))
-            }
+            "ephemeral" | "sequence" => return Err(at(EntryProblem::NotLasting)),
             _ => {}
         }
         // An empty value is ignored, as in vsc-zk.
         if e.value.is_empty() {
             continue;
         }
-        let perms = permissions(&e.key).map_err(|c| {
-            format!(
-                "{}: {c:?} is not a permission: use letters of r w c d a (read, write, create, delete, admin), or all",
-                at()
-            )
-        })?;
+        let perms = permissions(&e.key).map_err(|c| at(EntryProblem::NotAPermission(c)))?;
         for user in e.value.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let pass = users.get(user).ok_or_else(|| {
-                format!(
-                    "{}: user {user:?} is not configured: add a [{user}] section with passwd=…",
-                    at()
-                )
-            })?;
+            let pass = users
+                .get(user)
+                .ok_or_else(|| at(EntryProblem::UnknownUser(user.to_owned())))?;
             let id = AuthId::new("digest", &digest_id(user, pass));
             match acls.iter_mut().find(|a| a.auth_id() == &id) {
                 // One entry per identity: its permissions add up.
@@ -325,7 +420,7 @@ mod tests {
                 "f line 4: [/a] ephemeral: an ephemeral",
             ),
         ] {
-            let e = parse(text, "f").unwrap_err();
+            let e = parse(text, "f").unwrap_err().to_string();
             assert!(e.starts_with(want), "{want} vs {e}");
             assert!(!e.contains('\n'));
         }

@@ -11,13 +11,13 @@ use zkrsync_core::protocol::{
 };
 use zkrsync_core::walk::{walk, FsTree, WalkSpec};
 
-use crate::daemon_mode;
-use crate::driver::{self, Hooks};
-use crate::progress_bar;
-use crate::rsync_run::Runner;
-use crate::walk_args::{absolute_root, WalkArgs};
-use crate::zk_connect::ZkArgs;
-use crate::{logging, report};
+use crate::agent::daemon_mode;
+use crate::agent::driver::{self, Hooks};
+use crate::agent::progress_bar;
+use crate::agent::rsync_run::Runner;
+use crate::agent::walk_args::{absolute_root, WalkArgs};
+use crate::agent::zk_connect::ZkArgs;
+use crate::agent::{logging, report};
 
 /// Options of `zkrsync source`.
 #[derive(Debug, Args)]
@@ -26,9 +26,11 @@ pub struct SourceArgs {
     #[arg(long, value_name = "SRC")]
     pub path: PathBuf,
 
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
+    /// How the tree is walked into units.
     #[command(flatten)]
     pub walk: WalkArgs,
 
@@ -91,8 +93,9 @@ pub struct SourceArgs {
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
 
+    /// In the foreground, detached, or under zkrsync-launch.
     #[command(flatten)]
-    pub run_mode: crate::daemon_mode::RunMode,
+    pub run_mode: crate::agent::daemon_mode::RunMode,
 
     /// Progress reports as lines on standard output (zkrsync-launch shows them as its own).
     #[arg(long, hide = true)]
@@ -262,8 +265,10 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
-    args.walk.configure_threads()?;
     let layout = args.zk.layout()?;
+    // The whole run is this role's (not printed: see logging.rs).
+    let _role = tracing::info_span!("source", session = layout.session()).entered();
+    args.walk.configure_threads()?;
     let timeout = args.zk.timeout()?;
     let host = hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
@@ -301,7 +306,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             daemon: args.run_mode.daemon,
         };
         if args.run_mode.watch_stdin {
-            crate::stdin_lifeline::watch(tx.clone());
+            crate::agent::stdin_lifeline::watch(tx.clone());
         }
         let mut machine = Source::new(cfg);
         let exit = driver::run(&mut machine, &mut hooks, &args.zk, zk, tx, rx).await;
@@ -312,7 +317,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             if exit.code == exit_code::CONFIG {
                 return Err(anyhow::anyhow!("{message}"));
             }
-            crate::daemon_mode::say_end(message);
+            crate::agent::daemon_mode::say_end(message);
         }
         Ok(exit.code)
     })

@@ -4,9 +4,50 @@
 
 use std::ffi::OsStr;
 use std::io::{Read as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ssh2::Session;
+
+/// Why a short command over SSH could not be run. Messages carry their causes, so no
+/// variant has a `source` (the binaries print an error's chain, which would repeat it).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteCommandError {
+    /// A word of the command is not UTF-8, which SSH cannot carry (the word, lossily).
+    #[error("{0} is not UTF-8, which a command over SSH cannot carry: rename it, or run the agents by hand")]
+    NotUtf8(String),
+    /// The SSH channel failed while running the command.
+    #[error("running `{command}` failed: {error}")]
+    Channel {
+        /// The command line.
+        command: String,
+        /// What libssh2 said.
+        error: ssh2::Error,
+    },
+    /// Feeding the command or reading its output failed.
+    #[error("running `{command}` failed: {error}")]
+    Stream {
+        /// The command line.
+        command: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file to copy cannot be read here.
+    #[error("cannot read {}: {error}", .file.display())]
+    ReadLocal {
+        /// The local file.
+        file: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The copy on the host failed.
+    #[error("copying to {remote} failed: {said}")]
+    CopyFailed {
+        /// The remote path.
+        remote: String,
+        /// The first line the copying command printed.
+        said: String,
+    },
+}
 
 /// `word` quoted for a POSIX shell.
 pub fn quote(word: &str) -> String {
@@ -21,7 +62,7 @@ pub fn quote(word: &str) -> String {
 }
 
 /// A command line of quoted words; SSH carries text, so every word must be UTF-8.
-pub fn command_line<I, S>(words: I) -> Result<String, String>
+pub fn command_line<I, S>(words: I) -> Result<String, RemoteCommandError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -29,12 +70,9 @@ where
     let mut out = Vec::new();
     for word in words {
         let word = word.as_ref();
-        let text = word.to_str().ok_or_else(|| {
-            format!(
-                "{} is not UTF-8, which a command over SSH cannot carry: rename it, or run the agents by hand",
-                word.to_string_lossy()
-            )
-        })?;
+        let text = word
+            .to_str()
+            .ok_or_else(|| RemoteCommandError::NotUtf8(word.to_string_lossy().into_owned()))?;
         out.push(quote(text));
     }
     Ok(out.join(" "))
@@ -64,26 +102,34 @@ impl Captured {
 
 /// Runs `command` and collects what it prints (a little: both streams are read in turn),
 /// feeding it `input` on its standard input.
-pub fn capture(session: &Session, command: &str, input: &[u8]) -> Result<Captured, String> {
-    let fail = |e: &dyn std::fmt::Display| format!("running `{command}` failed: {e}");
-    let mut channel = session.channel_session().map_err(|e| fail(&e))?;
-    channel.exec(command).map_err(|e| fail(&e))?;
+pub fn capture(
+    session: &Session,
+    command: &str,
+    input: &[u8],
+) -> Result<Captured, RemoteCommandError> {
+    let fail = |error| RemoteCommandError::Channel {
+        command: command.to_owned(),
+        error,
+    };
+    let fail_io = |error| RemoteCommandError::Stream {
+        command: command.to_owned(),
+        error,
+    };
+    let mut channel = session.channel_session().map_err(fail)?;
+    channel.exec(command).map_err(fail)?;
     if !input.is_empty() {
-        channel.write_all(input).map_err(|e| fail(&e))?;
+        channel.write_all(input).map_err(fail_io)?;
     }
-    channel.send_eof().map_err(|e| fail(&e))?;
+    channel.send_eof().map_err(fail)?;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
-    channel.read_to_end(&mut stdout).map_err(|e| fail(&e))?;
-    channel
-        .stderr()
-        .read_to_end(&mut stderr)
-        .map_err(|e| fail(&e))?;
-    channel.wait_close().map_err(|e| fail(&e))?;
-    let signal = channel.exit_signal().map_err(|e| fail(&e))?.exit_signal;
+    channel.read_to_end(&mut stdout).map_err(fail_io)?;
+    channel.stderr().read_to_end(&mut stderr).map_err(fail_io)?;
+    channel.wait_close().map_err(fail)?;
+    let signal = channel.exit_signal().map_err(fail)?.exit_signal;
     let code = match signal {
         Some(_) => None,
-        None => Some(channel.exit_status().map_err(|e| fail(&e))?),
+        None => Some(channel.exit_status().map_err(fail)?),
     };
     Ok(Captured {
         code,
@@ -95,9 +141,16 @@ pub fn capture(session: &Session, command: &str, input: &[u8]) -> Result<Capture
 /// Copies the file `local` to `remote` on the host, executable, replacing an older one
 /// atomically (a new name, then `mv`), so an agent running from it is not disturbed.
 /// `host` names the temporary copy, so that hosts sharing a file system do not collide.
-pub fn push_file(session: &Session, local: &Path, remote: &str, host: &str) -> Result<(), String> {
-    let bytes =
-        std::fs::read(local).map_err(|e| format!("cannot read {}: {e}", local.display()))?;
+pub fn push_file(
+    session: &Session,
+    local: &Path,
+    remote: &str,
+    host: &str,
+) -> Result<(), RemoteCommandError> {
+    let bytes = std::fs::read(local).map_err(|error| RemoteCommandError::ReadLocal {
+        file: local.to_owned(),
+        error,
+    })?;
     let dir = Path::new(remote)
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
@@ -112,7 +165,10 @@ pub fn push_file(session: &Session, local: &Path, remote: &str, host: &str) -> R
     );
     let done = capture(session, &script, &bytes)?;
     if done.code != Some(0) {
-        return Err(format!("copying to {remote} failed: {}", done.first_line()));
+        return Err(RemoteCommandError::CopyFailed {
+            remote: remote.to_owned(),
+            said: done.first_line().to_owned(),
+        });
     }
     Ok(())
 }
@@ -163,7 +219,7 @@ mod tests {
     fn a_name_that_is_not_utf8_is_refused() {
         use std::os::unix::ffi::OsStrExt;
         let bad = OsStr::from_bytes(b"/data/\xff");
-        let e = command_line([bad]).unwrap_err();
+        let e = command_line([bad]).unwrap_err().to_string();
         assert!(e.contains("not UTF-8"), "{e}");
     }
 }

@@ -46,8 +46,55 @@ impl Host {
     }
 }
 
+/// Why a host file cannot be used; every message says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostFileError {
+    /// A line is wrong.
+    #[error("{file}:{line}: {problem}")]
+    Line {
+        /// The file, as named to [`parse`].
+        file: String,
+        /// The line (from 1).
+        line: usize,
+        /// What is wrong with it.
+        problem: LineProblem,
+    },
+    /// The file names no host.
+    #[error("{file}: no host in it: write one host a line, e.g. 'localhost slots=5'")]
+    NoHost {
+        /// The file, as named to [`parse`].
+        file: String,
+    },
+}
+
+/// What is wrong with one line of a host file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    /// The line starts with an option.
+    #[error("'{0}' is not a host name: start the line with the host, then key=value options")]
+    NotAHostName(String),
+    /// A word after the host is not `key=value`.
+    #[error("'{0}' is not key=value: give slots=K, role=source|dest|any, user=U or port=P")]
+    NotKeyValue(String),
+    /// An option is given twice (its key).
+    #[error("{0}= is given twice: keep one")]
+    GivenTwice(String),
+    /// `slots=` is not a number of 1 or more (its value).
+    #[error("slots={0} is not a number of processes: give 1 or more")]
+    BadSlots(String),
+    /// `role=` is none of the roles (its value).
+    #[error("role={0} is unknown: give role=source, role=dest or role=any")]
+    UnknownRole(String),
+    /// `port=` is not a TCP port (its value).
+    #[error("port={0} is not a TCP port: give 1 to 65535")]
+    BadPort(String),
+    /// A `key=value` whose key is no option (the word).
+    #[error("'{0}' is not an option: give slots=K, role=source|dest|any, user=U or port=P")]
+    UnknownOption(String),
+}
+
 /// Parses a host file; `file` names it in errors, which name the line.
-pub fn parse(text: &str, file: &str) -> Result<Vec<Host>, String> {
+pub fn parse(text: &str, file: &str) -> Result<Vec<Host>, HostFileError> {
     let mut hosts = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -55,13 +102,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Host>, String> {
         if content.is_empty() {
             continue;
         }
-        let err = |what: String| format!("{file}:{line}: {what}");
+        let err = |problem: LineProblem| HostFileError::Line {
+            file: file.to_owned(),
+            line,
+            problem,
+        };
         let mut words = content.split_whitespace();
         let name = words.next().unwrap_or_default();
         if name.contains('=') {
-            return Err(err(format!(
-                "'{name}' is not a host name: start the line with the host, then key=value options"
-            )));
+            return Err(err(LineProblem::NotAHostName(name.to_owned())));
         }
         let mut host = Host {
             name: name.to_owned(),
@@ -74,23 +123,17 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Host>, String> {
         let mut seen = Vec::new();
         for word in words {
             let Some((key, value)) = word.split_once('=') else {
-                return Err(err(format!(
-                    "'{word}' is not key=value: give slots=K, role=source|dest|any, user=U or port=P"
-                )));
+                return Err(err(LineProblem::NotKeyValue(word.to_owned())));
             };
             if seen.contains(&key) {
-                return Err(err(format!("{key}= is given twice: keep one")));
+                return Err(err(LineProblem::GivenTwice(key.to_owned())));
             }
             seen.push(key);
             match key {
                 "slots" => {
                     host.slots = match value.parse::<usize>() {
                         Ok(n) if n >= 1 => n,
-                        _ => {
-                            return Err(err(format!(
-                                "slots={value} is not a number of processes: give 1 or more"
-                            )))
-                        }
+                        _ => return Err(err(LineProblem::BadSlots(value.to_owned()))),
                     }
                 }
                 "role" => {
@@ -98,32 +141,28 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Host>, String> {
                         "source" => HostRole::Source,
                         "dest" => HostRole::Dest,
                         "any" => HostRole::Any,
-                        _ => {
-                            return Err(err(format!(
-                                "role={value} is unknown: give role=source, role=dest or role=any"
-                            )))
-                        }
+                        _ => return Err(err(LineProblem::UnknownRole(value.to_owned()))),
                     }
                 }
                 "user" if !value.is_empty() => host.user = Some(value.to_owned()),
                 "port" => {
-                    host.port = Some(value.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(
-                        || err(format!("port={value} is not a TCP port: give 1 to 65535")),
-                    )?)
+                    host.port = Some(
+                        value
+                            .parse::<u16>()
+                            .ok()
+                            .filter(|p| *p > 0)
+                            .ok_or_else(|| err(LineProblem::BadPort(value.to_owned())))?,
+                    )
                 }
-                _ => {
-                    return Err(err(format!(
-                        "'{word}' is not an option: give slots=K, role=source|dest|any, user=U or port=P"
-                    )))
-                }
+                _ => return Err(err(LineProblem::UnknownOption(word.to_owned()))),
             }
         }
         hosts.push(host);
     }
     if hosts.is_empty() {
-        return Err(format!(
-            "{file}: no host in it: write one host a line, e.g. 'localhost slots=5'"
-        ));
+        return Err(HostFileError::NoHost {
+            file: file.to_owned(),
+        });
     }
     Ok(hosts)
 }
@@ -162,7 +201,7 @@ mod tests {
             ("a slots=1 slots=2\n", "h.txt:1: slots= is given twice"),
             ("# nothing\n\n", "h.txt: no host in it"),
         ] {
-            let e = parse(text, "h.txt").unwrap_err();
+            let e = parse(text, "h.txt").unwrap_err().to_string();
             assert!(e.starts_with(expected), "{e}");
             assert!(!e.contains('\n'), "{e}");
         }

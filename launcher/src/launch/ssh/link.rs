@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ssh2::{MethodType, Session};
 
-use crate::host_keys::{HostKeys, Verdict, KEY_TYPES};
+use crate::launch::ssh::host_keys::{HostKeyError, HostKeys, Verdict, KEY_TYPES};
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,6 +30,113 @@ impl std::fmt::Display for Target {
         } else {
             write!(f, "{}@{}:{}", self.user, self.host, self.port)
         }
+    }
+}
+
+/// Why a connection to a host could not be opened; each message names the host (or the
+/// key file) and says what to do. Messages carry their causes, so no variant has a
+/// `source` (the binaries print an error's chain, which would repeat it).
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// The host's name does not resolve.
+    #[error("{host}: cannot resolve the name: {error}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// No address of the host takes a TCP connection on the port.
+    #[error("{host}: cannot reach port {port}: {}: check the name and that sshd runs there", last_or_no_address(.last))]
+    Unreachable {
+        /// The host.
+        host: String,
+        /// The SSH port.
+        port: u16,
+        /// Why the last address failed; None when the name has no address.
+        last: Option<std::io::Error>,
+    },
+    /// The connected socket has no local address.
+    #[error("{host}: {error}")]
+    LocalAddress {
+        /// The host.
+        host: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// libssh2 could not set up the session.
+    #[error("{host}: {error}")]
+    Setup {
+        /// The host.
+        host: String,
+        /// What libssh2 said.
+        error: ssh2::Error,
+    },
+    /// The SSH handshake failed.
+    #[error("{host}: the SSH handshake failed: {}", .error.message())]
+    Handshake {
+        /// The host.
+        host: String,
+        /// What libssh2 said.
+        error: ssh2::Error,
+    },
+    /// The host's key is not in known_hosts, and new keys are not accepted.
+    #[error("{host}: its host key is not in {}: check the host and add its key (ssh-keyscan), or give --accept-new-host-keys", .file.display())]
+    UnknownHostKey {
+        /// The host.
+        host: String,
+        /// The known_hosts file.
+        file: PathBuf,
+    },
+    /// No key type the host offers matches the stored one: refused always.
+    #[error("{host}: its host key CHANGED from the one in {}: this may be an attack; if the host was reinstalled, remove the old key (ssh-keygen -R '{entry}' -f {}) and check the new one", .file.display(), .file.display())]
+    HostKeyChanged {
+        /// The host.
+        host: String,
+        /// The known_hosts file.
+        file: PathBuf,
+        /// The host as known_hosts names it.
+        entry: String,
+    },
+    /// Checking or storing the host key failed.
+    #[error(transparent)]
+    HostKey(#[from] HostKeyError),
+    /// No key got the user in.
+    #[error("{host}: SSH refused {user} (tried {}): add the public key to {user}'s authorized_keys there, or give --ssh-key / user=", tried_or_none(.tried))]
+    Refused {
+        /// The host.
+        host: String,
+        /// The remote user.
+        user: String,
+        /// The keys tried (`ssh-agent` for the agent's), in order.
+        tried: Vec<String>,
+    },
+    /// The key file cannot be read.
+    #[error("cannot read the SSH key {}: {error}", .key.display())]
+    KeyUnreadable {
+        /// The key file.
+        key: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The key file is protected by a passphrase, which libssh2 handles badly.
+    #[error("the SSH key {} is protected by a passphrase: load it into ssh-agent (ssh-add) and leave out --ssh-key", .key.display())]
+    KeyEncrypted {
+        /// The key file.
+        key: PathBuf,
+    },
+}
+
+fn last_or_no_address(last: &Option<std::io::Error>) -> String {
+    last.as_ref()
+        .map_or("no address".to_owned(), |e| e.to_string())
+}
+
+fn tried_or_none(tried: &[String]) -> String {
+    if tried.is_empty() {
+        "no key: there is no ssh-agent and no ~/.ssh/id_* file".to_owned()
+    } else {
+        tried.join(", ")
     }
 }
 
@@ -102,14 +209,18 @@ impl SshConfig {
     }
 
     /// Opens an authenticated connection to `target`; the error is one line naming it.
-    pub fn open(&self, target: &Target) -> Result<SshLink, String> {
+    pub fn open(&self, target: &Target) -> Result<SshLink, SshError> {
         let _pass = self.gate.enter();
         let mut link =
             self.handshake(target, self.host_keys.preferred(&target.host, target.port))?;
-        match self.host_keys.check(&link.session, &target.host, target.port)? {
+        match self
+            .host_keys
+            .check(&link.session, &target.host, target.port)?
+        {
             Verdict::Known => {}
             Verdict::Unknown if self.host_keys.accepts_new() => {
-                self.host_keys.add(&link.session, &target.host, target.port)?;
+                self.host_keys
+                    .add(&link.session, &target.host, target.port)?;
                 tracing::warn!(
                     "{}: added its host key to {}",
                     target.host,
@@ -117,11 +228,10 @@ impl SshConfig {
                 );
             }
             Verdict::Unknown => {
-                return Err(format!(
-                    "{}: its host key is not in {}: check the host and add its key (ssh-keyscan), or give --accept-new-host-keys",
-                    target.host,
-                    self.host_keys.file().display()
-                ))
+                return Err(SshError::UnknownHostKey {
+                    host: target.host.clone(),
+                    file: self.host_keys.file().to_owned(),
+                })
             }
             Verdict::Changed => link = self.other_key_types(target)?,
         }
@@ -134,7 +244,7 @@ impl SshConfig {
     /// The host offered a key of another type than the one stored, or its key changed: ask
     /// for each type in turn; only when none matches is it a change, which is refused even
     /// with `--accept-new-host-keys`.
-    fn other_key_types(&self, target: &Target) -> Result<SshLink, String> {
+    fn other_key_types(&self, target: &Target) -> Result<SshLink, SshError> {
         for algorithm in KEY_TYPES {
             let Ok(link) = self.handshake(target, Some(algorithm)) else {
                 continue;
@@ -149,19 +259,21 @@ impl SshConfig {
                 return Ok(link);
             }
         }
-        Err(format!(
-            "{}: its host key CHANGED from the one in {}: this may be an attack; if the host was reinstalled, remove the old key (ssh-keygen -R '{}' -f {}) and check the new one",
-            target.host,
-            self.host_keys.file().display(),
-            crate::host_keys::entry_name(&target.host, target.port),
-            self.host_keys.file().display()
-        ))
+        Err(SshError::HostKeyChanged {
+            host: target.host.clone(),
+            file: self.host_keys.file().to_owned(),
+            entry: crate::launch::ssh::host_keys::entry_name(&target.host, target.port),
+        })
     }
 
-    fn handshake(&self, target: &Target, algorithm: Option<&str>) -> Result<SshLink, String> {
+    fn handshake(&self, target: &Target, algorithm: Option<&str>) -> Result<SshLink, SshError> {
+        let host = || target.host.clone();
         let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
             .to_socket_addrs()
-            .map_err(|e| format!("{}: cannot resolve the name: {e}", target.host))?
+            .map_err(|error| SshError::Resolve {
+                host: host(),
+                error,
+            })?
             .collect();
         let mut last = None;
         let mut stream = None;
@@ -174,35 +286,42 @@ impl SshConfig {
                 Err(e) => last = Some(e),
             }
         }
-        let stream = stream.ok_or_else(|| {
-            format!(
-                "{}: cannot reach port {}: {}: check the name and that sshd runs there",
-                target.host,
-                target.port,
-                last.map_or("no address".to_owned(), |e| e.to_string())
-            )
-        })?;
+        let Some(stream) = stream else {
+            return Err(SshError::Unreachable {
+                host: host(),
+                port: target.port,
+                last,
+            });
+        };
         let local_addr = stream
             .local_addr()
-            .map_err(|e| format!("{}: {e}", target.host))?;
-        let mut session = Session::new().map_err(|e| format!("{}: {e}", target.host))?;
+            .map_err(|error| SshError::LocalAddress {
+                host: host(),
+                error,
+            })?;
+        let setup = |error| SshError::Setup {
+            host: host(),
+            error,
+        };
+        let mut session = Session::new().map_err(setup)?;
         session.set_timeout(self.connect_timeout.as_millis().min(u32::MAX as u128) as u32);
         session.set_tcp_stream(stream);
         if let Some(algorithm) = algorithm {
             session
                 .method_pref(MethodType::HostKey, algorithm)
-                .map_err(|e| format!("{}: {e}", target.host))?;
+                .map_err(setup)?;
         }
-        session
-            .handshake()
-            .map_err(|e| format!("{}: the SSH handshake failed: {}", target.host, e.message()))?;
+        session.handshake().map_err(|error| SshError::Handshake {
+            host: host(),
+            error,
+        })?;
         Ok(SshLink {
             session,
             local_addr,
         })
     }
 
-    fn authenticate(&self, session: &Session, target: &Target) -> Result<(), String> {
+    fn authenticate(&self, session: &Session, target: &Target) -> Result<(), SshError> {
         let user = target.user.as_str();
         let mut tried = Vec::new();
         if let Some(key) = &self.key {
@@ -228,15 +347,11 @@ impl SshConfig {
         if session.authenticated() {
             return Ok(());
         }
-        Err(format!(
-            "{}: SSH refused {user} (tried {}): add the public key to {user}'s authorized_keys there, or give --ssh-key / user=",
-            target.host,
-            if tried.is_empty() {
-                "no key: there is no ssh-agent and no ~/.ssh/id_* file".to_owned()
-            } else {
-                tried.join(", ")
-            }
-        ))
+        Err(SshError::Refused {
+            host: target.host.clone(),
+            user: user.to_owned(),
+            tried,
+        })
     }
 }
 
@@ -266,14 +381,15 @@ fn default_keys() -> Vec<PathBuf> {
 }
 
 /// A key protected by a passphrase fails in libssh2 with misleading errors: say what it is.
-fn refuse_encrypted(key: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(key)
-        .map_err(|e| format!("cannot read the SSH key {}: {e}", key.display()))?;
+fn refuse_encrypted(key: &Path) -> Result<(), SshError> {
+    let text = std::fs::read_to_string(key).map_err(|error| SshError::KeyUnreadable {
+        key: key.to_owned(),
+        error,
+    })?;
     if key_is_encrypted(&text) {
-        return Err(format!(
-            "the SSH key {} is protected by a passphrase: load it into ssh-agent (ssh-add) and leave out --ssh-key",
-            key.display()
-        ));
+        return Err(SshError::KeyEncrypted {
+            key: key.to_owned(),
+        });
     }
     Ok(())
 }
@@ -321,6 +437,40 @@ mod tests {
             "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
             base64::engine::general_purpose::STANDARD.encode(blob)
         )
+    }
+
+    #[test]
+    fn messages_name_the_host_and_say_what_to_do() {
+        let refused = |tried: &[&str]| SshError::Refused {
+            host: "node1".into(),
+            user: "me".into(),
+            tried: tried.iter().map(|t| t.to_string()).collect(),
+        };
+        assert_eq!(
+            refused(&[]).to_string(),
+            "node1: SSH refused me (tried no key: there is no ssh-agent and no ~/.ssh/id_* file): add the public key to me's authorized_keys there, or give --ssh-key / user="
+        );
+        assert!(refused(&["ssh-agent", "/k"])
+            .to_string()
+            .contains("(tried ssh-agent, /k)"));
+        let unreachable = SshError::Unreachable {
+            host: "node1".into(),
+            port: 2222,
+            last: None,
+        };
+        assert_eq!(
+            unreachable.to_string(),
+            "node1: cannot reach port 2222: no address: check the name and that sshd runs there"
+        );
+        let changed = SshError::HostKeyChanged {
+            host: "node1".into(),
+            file: PathBuf::from("/h/known"),
+            entry: "[node1]:2222".into(),
+        };
+        assert_eq!(
+            changed.to_string(),
+            "node1: its host key CHANGED from the one in /h/known: this may be an attack; if the host was reinstalled, remove the old key (ssh-keygen -R '[node1]:2222' -f /h/known) and check the new one"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! An agent running on a host over SSH, served by a thread of its own (ssh2 is blocking):
 //! its output is streamed line by line as it comes, its standard input is the launcher's
 //! line to it (`t` stops it cleanly, `k` ends it at once, and a closed connection stops it,
-//! see [`crate::stdin_lifeline`]), and its end is reported once: an exit code, a signal, or
+//! see [`crate::agent::stdin_lifeline`]), and its end is reported once: an exit code, a signal, or
 //! a lost connection.
 
 use std::io::{ErrorKind, Read, Write};
@@ -12,8 +12,8 @@ use std::sync::Arc;
 use ssh2::{BlockDirections, Channel, Session};
 use tokio::sync::oneshot;
 
-use crate::agent_output::{LineSplitter, Printer};
-use crate::ssh_link::{SshConfig, Target};
+use crate::launch::agent_output::{LineSplitter, Printer};
+use crate::launch::ssh::link::{SshConfig, SshError, Target};
 
 /// How a remote agent ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,39 @@ pub enum Ended {
     Signal(String),
     /// The connection failed before it ended: what happened.
     Lost(String),
+}
+
+/// How the connection to a remote agent failed (what [`Ended::Lost`] then says). Messages
+/// carry their causes, so no variant has a `source`.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The connection could not be opened.
+    #[error(transparent)]
+    Connect(#[from] SshError),
+    /// No channel for the agent.
+    #[error("cannot open an SSH channel: {0}")]
+    Channel(ssh2::Error),
+    /// The agent's command was refused.
+    #[error("cannot start the agent: {0}")]
+    Start(ssh2::Error),
+    /// The launcher's line to the agent's thread failed.
+    #[error("{0}")]
+    Control(std::io::Error),
+    /// Reading the agent's output failed.
+    #[error("reading its output failed: {0}")]
+    Output(std::io::Error),
+    /// The connection failed while the agent ran (its keepalive).
+    #[error("the connection failed: {0}")]
+    Connection(ssh2::Error),
+    /// Waiting for the connection or the launcher failed.
+    #[error("poll failed: {0}")]
+    Poll(std::io::Error),
+    /// The connection failed as the agent ended.
+    #[error("the connection failed at the end: {0}")]
+    Closing(ssh2::Error),
+    /// The agent's exit status could not be read.
+    #[error("{0}")]
+    ExitStatus(ssh2::Error),
 }
 
 /// The launcher's handle on a remote agent.
@@ -65,8 +98,9 @@ impl RemoteAgent {
             .spawn(move || {
                 let end = ssh
                     .open(&target)
+                    .map_err(LinkError::from)
                     .and_then(|link| serve(link.session, &command, theirs, &printer))
-                    .unwrap_or_else(Ended::Lost);
+                    .unwrap_or_else(|e| Ended::Lost(e.to_string()));
                 let _ = tx.send(end);
             })?;
         Ok(RemoteAgent {
@@ -86,7 +120,7 @@ fn drain(
     lines: &mut LineSplitter,
     printer: &Printer,
     err: bool,
-) -> Result<bool, String> {
+) -> Result<bool, LinkError> {
     let mut buf = [0u8; 16 * 1024];
     let mut any = false;
     loop {
@@ -97,7 +131,7 @@ fn drain(
                 lines.push(&buf[..n], |line| printer.line(line, err));
             }
             Err(e) if would_block(&e) => return Ok(any),
-            Err(e) => return Err(format!("reading its output failed: {e}")),
+            Err(e) => return Err(LinkError::Output(e)),
         }
     }
 }
@@ -107,16 +141,12 @@ fn serve(
     command: &str,
     mut control: UnixStream,
     printer: &Printer,
-) -> Result<Ended, String> {
-    let mut channel = session
-        .channel_session()
-        .map_err(|e| format!("cannot open an SSH channel: {e}"))?;
-    channel
-        .exec(command)
-        .map_err(|e| format!("cannot start the agent: {e}"))?;
+) -> Result<Ended, LinkError> {
+    let mut channel = session.channel_session().map_err(LinkError::Channel)?;
+    channel.exec(command).map_err(LinkError::Start)?;
     session.set_keepalive(true, 15);
     session.set_blocking(false);
-    control.set_nonblocking(true).map_err(|e| e.to_string())?;
+    control.set_nonblocking(true).map_err(LinkError::Control)?;
     let (mut out, mut err) = (LineSplitter::default(), LineSplitter::default());
     let mut to_send: Vec<u8> = Vec::new();
     let mut control_open = true;
@@ -162,7 +192,7 @@ fn serve(
         let wait_ms = match session.keepalive_send() {
             Ok(secs) => (secs.max(1) * 1000) as i32,
             Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => 1000,
-            Err(e) => return Err(format!("the connection failed: {e}")),
+            Err(e) => return Err(LinkError::Connection(e)),
         };
         wait(
             &session,
@@ -186,7 +216,7 @@ fn wait(
     control_open: bool,
     sending: bool,
     ms: i32,
-) -> Result<(), String> {
+) -> Result<(), LinkError> {
     let mut events = libc::POLLIN;
     if sending
         || matches!(
@@ -217,22 +247,20 @@ fn wait(
     if rc < 0 {
         let e = std::io::Error::last_os_error();
         if e.kind() != ErrorKind::Interrupted {
-            return Err(format!("poll failed: {e}"));
+            return Err(LinkError::Poll(e));
         }
     }
     Ok(())
 }
 
-fn finish(channel: &mut Channel) -> Result<Ended, String> {
-    channel
-        .wait_close()
-        .map_err(|e| format!("the connection failed at the end: {e}"))?;
+fn finish(channel: &mut Channel) -> Result<Ended, LinkError> {
+    channel.wait_close().map_err(LinkError::Closing)?;
     let signal = channel
         .exit_signal()
-        .map_err(|e| e.to_string())?
+        .map_err(LinkError::ExitStatus)?
         .exit_signal;
     Ok(match signal {
         Some(name) => Ended::Signal(name),
-        None => Ended::Code(channel.exit_status().map_err(|e| e.to_string())?),
+        None => Ended::Code(channel.exit_status().map_err(LinkError::ExitStatus)?),
     })
 }

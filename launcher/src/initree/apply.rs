@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context};
 use clap::Parser;
 use zookeeper_client::{self as zk, Acl, Permission};
 
-use crate::initree_config::{self, Znode, ADMIN};
+use crate::initree::config::{self, Znode, ADMIN};
 
 /// Options of `zkinitree`.
 #[derive(Debug, Parser)]
@@ -86,7 +86,7 @@ pub fn run(args: &InitreeArgs) -> anyhow::Result<i32> {
     let file = args.config.display().to_string();
     let text =
         std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {file}"))?;
-    let spec = initree_config::parse(&text, &file).map_err(anyhow::Error::msg)?;
+    let spec = config::parse(&text, &file)?;
     let servers = args.servers.clone().or(spec.servers.clone()).ok_or_else(|| {
         anyhow!("no ZooKeeper to build the tree on: give --servers host:port, or servers= in [MAIN] of {file}")
     })?;

@@ -11,11 +11,12 @@ use clap::Args;
 use zkrsync_core::protocol::exit_code;
 use zkrsync_core::protocol::records::DestRecord;
 
-use crate::zk_connect::ZkArgs;
+use crate::agent::zk_connect::ZkArgs;
 
 /// Options of `zkrsync check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 

@@ -194,8 +194,7 @@ fn truthy(value: &str) -> Option<bool> {
 
 /// The `[MAIN]` keys of a zkrs.conf text, in order.
 fn main_section(text: &str, file: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let sections =
-        crate::ini::parse(text, &file.display().to_string()).map_err(anyhow::Error::msg)?;
+    let sections = crate::ini::parse(text, &file.display().to_string())?;
     Ok(sections
         .into_iter()
         .filter(|s| s.name == "MAIN")

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 use zkrsync_core::protocol::{exit_code, Exit, Input, Machine, Output, SessionEvent};
 use zookeeper_client as zk;
 
-use crate::zk_connect::{Zk, ZkArgs};
-use crate::zk_ops::{self, ReplyFuture};
+use crate::agent::zk_connect::{Zk, ZkArgs};
+use crate::agent::zk_ops::{self, ReplyFuture};
 
 /// What a role does with the outputs that are not ZooKeeper's.
 pub trait Hooks {

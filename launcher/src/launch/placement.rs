@@ -2,7 +2,7 @@
 //! destinations on destination hosts, one process a slot, filling hosts in the order of
 //! the host file (as mpirun does by slot).
 
-use crate::hostfile::{Host, HostRole};
+use crate::launch::hostfile::{Host, HostRole};
 
 /// One process to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +47,38 @@ pub fn max_workers(hosts: &[Host]) -> usize {
         .min((s + d + a).saturating_sub(1) / 2)
 }
 
+/// Why the processes do not fit the host file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    /// `-n` asks for more workers than the slots allow, or for none.
+    #[error(
+        "the host file has {total} slots, room for {most} workers (1 master + N sources on source hosts, N destinations on destination hosts){}: add slots or hosts, or give a smaller -n",
+        if *.asked == 0 { ", and -n 0 asks for none" } else { "" }
+    )]
+    NoRoom {
+        /// Slots in the host file.
+        total: usize,
+        /// The most workers they allow ([`max_workers`]).
+        most: usize,
+        /// The workers asked for.
+        asked: usize,
+    },
+    /// A process found no free slot (the count said there was one).
+    #[error("no slot left for a process")]
+    NoSlotLeft,
+}
+
 /// Places 1 master, `n` workers and `n` destinations (`n` defaults to [`max_workers`]).
-pub fn place(hosts: &[Host], n: Option<usize>) -> Result<Vec<Slot>, String> {
+pub fn place(hosts: &[Host], n: Option<usize>) -> Result<Vec<Slot>, PlacementError> {
     let most = max_workers(hosts);
     let n = n.unwrap_or(most);
     if n == 0 || n > most {
         let total: usize = hosts.iter().map(|h| h.slots).sum();
-        return Err(format!(
-            "the host file has {total} slots, room for {most} workers (1 master + N sources on source hosts, N destinations on destination hosts){}: add slots or hosts, or give a smaller -n",
-            if n == 0 { ", and -n 0 asks for none" } else { "" }
-        ));
+        return Err(PlacementError::NoRoom {
+            total,
+            most,
+            asked: n,
+        });
     }
     let mut free: Vec<usize> = hosts.iter().map(|h| h.slots).collect();
     let mut out = Vec::with_capacity(1 + 2 * n);
@@ -69,7 +91,7 @@ pub fn place(hosts: &[Host], n: Option<usize>) -> Result<Vec<Slot>, String> {
         } else {
             HostRole::Source
         };
-        let host = take(hosts, &mut free, only).ok_or("no slot left for a process")?;
+        let host = take(hosts, &mut free, only).ok_or(PlacementError::NoSlotLeft)?;
         out.push(Slot { kind, host, rank });
     }
     Ok(out)
@@ -86,7 +108,7 @@ fn take(hosts: &[Host], free: &mut [usize], only: HostRole) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hostfile::parse;
+    use crate::launch::hostfile::parse;
 
     fn kinds(slots: &[Slot], kind: Kind) -> Vec<usize> {
         slots
@@ -129,10 +151,16 @@ mod tests {
         assert_eq!(max_workers(&hosts), 0);
         assert!(place(&hosts, None)
             .unwrap_err()
+            .to_string()
             .contains("room for 0 workers"));
+        assert_eq!(
+            place(&hosts, Some(0)).unwrap_err().to_string(),
+            "the host file has 2 slots, room for 0 workers (1 master + N sources on source hosts, N destinations on destination hosts), and -n 0 asks for none: add slots or hosts, or give a smaller -n"
+        );
         let hosts = parse("a slots=9 role=source\nb role=dest\n", "h").unwrap();
         assert!(place(&hosts, Some(2))
             .unwrap_err()
+            .to_string()
             .contains("room for 1 workers"));
     }
 }

@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{exit_code, Dest, DestConfig, Input, Output, TreeState};
 
-use crate::driver::{self, Hooks};
-use crate::walk_args::absolute_root;
-use crate::zk_connect::ZkArgs;
-use crate::{logging, rsync_daemon};
+use crate::agent::driver::{self, Hooks};
+use crate::agent::walk_args::absolute_root;
+use crate::agent::zk_connect::ZkArgs;
+use crate::agent::{logging, rsync_daemon};
 
 /// Options of `zkrsync dest`.
 #[derive(Debug, Args)]
@@ -23,6 +23,7 @@ pub struct DestArgs {
     #[arg(long, value_name = "DST")]
     pub path: PathBuf,
 
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
@@ -59,8 +60,9 @@ pub struct DestArgs {
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
 
+    /// In the foreground, detached, or under zkrsync-launch.
     #[command(flatten)]
-    pub run_mode: crate::daemon_mode::RunMode,
+    pub run_mode: crate::agent::daemon_mode::RunMode,
 }
 
 struct DestHooks {
@@ -148,7 +150,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         (None, Some(domain)) => in_domain(&host, domain),
         (None, None) => host.clone(),
     };
-    let (log_file, _pidfile) = crate::daemon_mode::prepare(
+    let (log_file, _pidfile) = crate::agent::daemon_mode::prepare(
         layout.session(),
         "dest",
         args.run_mode.daemon,
@@ -156,6 +158,8 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
+    // The whole run is this role's (not printed: see logging.rs).
+    let _role = tracing::info_span!("dest", session = layout.session(), id = %id).entered();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -198,7 +202,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         if args.run_mode.watch_stdin {
-            crate::stdin_lifeline::watch(tx.clone());
+            crate::agent::stdin_lifeline::watch(tx.clone());
         }
         let died = Arc::new(AtomicBool::new(false));
         let mut hooks = DestHooks {
@@ -232,7 +236,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             if exit.code == exit_code::CONFIG {
                 return Err(anyhow::anyhow!("{message}"));
             }
-            crate::daemon_mode::say_end(message);
+            crate::agent::daemon_mode::say_end(message);
         }
         Ok(exit.code)
     })

@@ -35,6 +35,64 @@ pub enum Verdict {
     Changed,
 }
 
+/// Why a host key could not be checked or stored. Messages carry their causes, so no
+/// variant has a `source` (the binaries print an error's chain, which would repeat it).
+#[derive(Debug, thiserror::Error)]
+pub enum HostKeyError {
+    /// The handshake left no host key.
+    #[error("{host}: the SSH server sent no host key")]
+    NoHostKey {
+        /// The host.
+        host: String,
+    },
+    /// libssh2's known_hosts could not be set up.
+    #[error("{host}: cannot use known_hosts: {error}")]
+    KnownHosts {
+        /// The host.
+        host: String,
+        /// What libssh2 said.
+        error: ssh2::Error,
+    },
+    /// The known_hosts file cannot be read or parsed.
+    #[error("cannot read {}: {error}: fix or remove the file", .file.display())]
+    ReadFile {
+        /// The known_hosts file.
+        file: PathBuf,
+        /// What libssh2 said.
+        error: ssh2::Error,
+    },
+    /// libssh2 could not compare the key.
+    #[error("{host}: checking its host key against {} failed", .file.display())]
+    CheckFailed {
+        /// The host.
+        host: String,
+        /// The known_hosts file.
+        file: PathBuf,
+    },
+    /// The host's key blob does not name its type.
+    #[error("{host}: its host key is malformed")]
+    Malformed {
+        /// The host.
+        host: String,
+    },
+    /// The known_hosts file's directory cannot be made.
+    #[error("cannot create {}: {error}", .dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The known_hosts file cannot be written.
+    #[error("cannot write {}: {error}", .file.display())]
+    WriteFile {
+        /// The known_hosts file.
+        file: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
 /// The known_hosts policy of one launcher run, shared by every connection.
 pub struct HostKeys {
     file: PathBuf,
@@ -85,22 +143,23 @@ impl HostKeys {
     }
 
     /// Checks the key `session` (after its handshake) got from `host`.
-    pub fn check(&self, session: &Session, host: &str, port: u16) -> Result<Verdict, String> {
-        let (key, _) = session
-            .host_key()
-            .ok_or_else(|| format!("{host}: the SSH server sent no host key"))?;
+    pub fn check(&self, session: &Session, host: &str, port: u16) -> Result<Verdict, HostKeyError> {
+        let (key, _) = session.host_key().ok_or_else(|| HostKeyError::NoHostKey {
+            host: host.to_owned(),
+        })?;
         let _guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut known = session
             .known_hosts()
-            .map_err(|e| format!("{host}: cannot use known_hosts: {e}"))?;
+            .map_err(|error| HostKeyError::KnownHosts {
+                host: host.to_owned(),
+                error,
+            })?;
         if self.file.exists() {
             known
                 .read_file(&self.file, KnownHostFileKind::OpenSSH)
-                .map_err(|e| {
-                    format!(
-                        "cannot read {}: {e}: fix or remove the file",
-                        self.file.display()
-                    )
+                .map_err(|error| HostKeyError::ReadFile {
+                    file: self.file.clone(),
+                    error,
                 })?;
         }
         Ok(match known.check_port(host, port, key) {
@@ -108,34 +167,42 @@ impl HostKeys {
             CheckResult::NotFound => Verdict::Unknown,
             CheckResult::Mismatch => Verdict::Changed,
             CheckResult::Failure => {
-                return Err(format!(
-                    "{host}: checking its host key against {} failed",
-                    self.file.display()
-                ))
+                return Err(HostKeyError::CheckFailed {
+                    host: host.to_owned(),
+                    file: self.file.clone(),
+                })
             }
         })
     }
 
     /// Adds the key `session` got from `host` to the file (for `--accept-new-host-keys`).
-    pub fn add(&self, session: &Session, host: &str, port: u16) -> Result<(), String> {
-        let (key, _) = session
-            .host_key()
-            .ok_or_else(|| format!("{host}: the SSH server sent no host key"))?;
-        let line = known_hosts_line(&entry_name(host, port), key)
-            .ok_or_else(|| format!("{host}: its host key is malformed"))?;
+    pub fn add(&self, session: &Session, host: &str, port: u16) -> Result<(), HostKeyError> {
+        let (key, _) = session.host_key().ok_or_else(|| HostKeyError::NoHostKey {
+            host: host.to_owned(),
+        })?;
+        let line = known_hosts_line(&entry_name(host, port), key).ok_or_else(|| {
+            HostKeyError::Malformed {
+                host: host.to_owned(),
+            }
+        })?;
         let _guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(dir) = self.file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|error| HostKeyError::CreateDir {
+                dir: dir.to_owned(),
+                error,
+            })?;
         }
+        let cannot_write = |error| HostKeyError::WriteFile {
+            file: self.file.clone(),
+            error,
+        };
         // Appended, as ssh does: the lines already there stay as they are.
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.file)
-            .map_err(|e| format!("cannot write {}: {e}", self.file.display()))?;
-        f.write_all(line.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", self.file.display()))
+            .map_err(cannot_write)?;
+        f.write_all(line.as_bytes()).map_err(cannot_write)
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use crate::exit_code;
-use crate::remote_command::{capture, command_line, push_file, quote};
-use crate::ssh_link::{SshConfig, SshLink, Target};
+use crate::launch::ssh::link::{SshConfig, SshLink, Target};
+use crate::launch::ssh::remote_command::{capture, command_line, push_file, quote};
 
 /// What a run needs of one host.
 #[derive(Debug, Clone)]
@@ -89,7 +89,10 @@ impl Check<'_> {
 
     fn one(&self, needs: &HostNeeds) -> Result<IpAddr, Problem> {
         let host = &needs.target.host;
-        let link = self.ssh.open(&needs.target).map_err(unusable)?;
+        let link = self
+            .ssh
+            .open(&needs.target)
+            .map_err(|e| unusable(e.to_string()))?;
         let session = &link.session;
         let bin = self.remote_binary;
         let version_cmd = format!("{} --version", quote(bin));

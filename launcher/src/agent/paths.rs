@@ -9,8 +9,8 @@ use clap::Args;
 use zkrsync_core::unit::Unit;
 use zkrsync_core::walk::{walk, FsTree, Walk};
 
+use crate::agent::walk_args::{absolute_root, WalkArgs};
 use crate::exit_code;
-use crate::walk_args::{absolute_root, WalkArgs};
 
 /// Options of `zkrsync paths`.
 #[derive(Debug, Args)]
@@ -19,6 +19,7 @@ pub struct PathsArgs {
     #[arg(long, value_name = "DIR")]
     pub path: PathBuf,
 
+    /// How the tree is walked into units.
     #[command(flatten)]
     pub walk: WalkArgs,
 

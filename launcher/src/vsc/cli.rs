@@ -8,8 +8,8 @@ use std::ffi::OsString;
 
 use anyhow::bail;
 
-use crate::daemon_mode::DEFAULT_LOGFILE;
-use crate::vsc_config::servers_connect;
+use crate::agent::daemon_mode::DEFAULT_LOGFILE;
+use crate::vsc::config::servers_connect;
 
 /// Our subcommands and help: a command line starting with one of them is ours.
 const OURS: [&str; 10] = [

@@ -9,12 +9,13 @@ use zkrsync_core::protocol::records::{DoneRecord, PlanRecord, StopRecord};
 use zkrsync_core::protocol::{exit_code, Layout};
 use zookeeper_client as zk;
 
-use crate::zk_connect::{Zk, ZkArgs};
-use crate::zk_ops::map_error;
+use crate::agent::zk_connect::{Zk, ZkArgs};
+use crate::agent::zk_ops::map_error;
 
 /// Options of `zkrsync status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
@@ -26,6 +27,7 @@ pub struct StatusArgs {
 /// Options of `zkrsync abort`.
 #[derive(Debug, Args)]
 pub struct AbortArgs {
+    /// The ZooKeeper options: servers, session, credentials.
     #[command(flatten)]
     pub zk: ZkArgs,
 
@@ -111,7 +113,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<i32> {
                 layout.session(),
                 if ready { "" } else { " so far" },
                 done.len(),
-                crate::report::bytes(bytes)
+                crate::agent::report::bytes(bytes)
             );
         }
         Ok(exit_code::OK)

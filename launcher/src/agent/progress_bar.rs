@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use zkrsync_core::protocol::Progress;
 
-use crate::report::bytes;
+use crate::agent::report::bytes;
 
 /// The bar, once the process knows it is the master and stderr is a terminal.
 static BAR: OnceLock<ProgressBar> = OnceLock::new();

@@ -12,7 +12,7 @@ use zkrsync_core::protocol::{
 };
 use zookeeper_client as zk;
 
-use crate::zk_connect::Zk;
+use crate::agent::zk_connect::Zk;
 
 /// A reply, and the watch the request left, if any.
 pub struct Replied {
@@ -34,10 +34,28 @@ pub fn map_error(e: &zk::Error) -> ZkError {
         zk::Error::NoAuth => ZkError::NoAuth,
         zk::Error::SessionExpired | zk::Error::ClientClosed => ZkError::SessionExpired,
         zk::Error::ConnectionLoss | zk::Error::Timeout => ZkError::ConnectionLoss,
-        // A request that times out while no server answers (see PITFALLS.md).
-        other if other.to_string().contains("no response") => ZkError::ConnectionLoss,
+        other if no_server_answered(other) => ZkError::ConnectionLoss,
         other => ZkError::Other(other.to_string()),
     }
+}
+
+/// Whether `e` says that no server answered a request in time (see PITFALLS.md): for the
+/// core, a lost connection.
+///
+/// zookeeper-client 0.11 has no variant for this: its session loop gives up with
+/// `Error::Custom`, made by `Error::with_message(format!("no response from connection in
+/// {}ms", ..))` (src/session/mod.rs), and the `CustomError` it holds is opaque (private
+/// fields, its type not exported), its message the only thing to look at. So the variant
+/// is matched, and its message read by [`is_no_response`].
+fn no_server_answered(e: &zk::Error) -> bool {
+    matches!(e, zk::Error::Custom(custom) if is_no_response(&custom.to_string()))
+}
+
+/// Whether the message of a `zk::Error::Custom` is zookeeper-client's "no response from
+/// connection in {N}ms" (its other custom messages, such as "encounter writable server
+/// …", are not).
+fn is_no_response(message: &str) -> bool {
+    message.contains("no response")
 }
 
 fn mode(m: CreateMode) -> zk::CreateMode {
@@ -239,6 +257,45 @@ pub fn start<'a>(zk: &'a Zk, id: ReqId, op: ZkOp) -> ReplyFuture<'a> {
                 };
                 done(id, result)
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_no_server_answered_is_a_lost_connection() {
+        // The message as zookeeper-client 0.11 formats it (src/session/mod.rs).
+        assert!(is_no_response(&format!(
+            "no response from connection in {}ms",
+            6666
+        )));
+        assert!(!is_no_response("encounter writable server 127.0.0.1:2181"));
+    }
+
+    #[test]
+    fn typed_errors_map_by_their_variant() {
+        for (e, want) in [
+            (zk::Error::NoNode, ZkError::NoNode),
+            (zk::Error::NodeExists, ZkError::NodeExists),
+            (zk::Error::NotEmpty, ZkError::NotEmpty),
+            (zk::Error::NoAuth, ZkError::NoAuth),
+            (zk::Error::SessionExpired, ZkError::SessionExpired),
+            (zk::Error::ClientClosed, ZkError::SessionExpired),
+            (zk::Error::ConnectionLoss, ZkError::ConnectionLoss),
+            (zk::Error::Timeout, ZkError::ConnectionLoss),
+            (
+                zk::Error::BadVersion,
+                ZkError::Other("mismatch version".to_owned()),
+            ),
+            (
+                zk::Error::UnexpectedError("no response, but not Custom".to_owned()),
+                ZkError::Other("unexpected error: no response, but not Custom".to_owned()),
+            ),
+        ] {
+            assert_eq!(map_error(&e), want, "{e:?}");
         }
     }
 }

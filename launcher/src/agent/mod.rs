@@ -1,0 +1,23 @@
+//! The `zkrsync` agent: its commands, one file each (`paths`, `source`, `dest`, `status` and
+//! `abort`, `check`), and what they run on: the [`driver`] loop that steps the core's
+//! machines on tokio and zookeeper-client ([`zk_connect`], [`zk_ops`]), rsync
+//! ([`rsync_run`], [`rsync_daemon`]), the walk options, the reports and progress bar, the
+//! logging, and how an agent runs: detached ([`daemon_mode`]) or under `zkrsync-launch`
+//! ([`stdin_lifeline`]).
+
+pub mod check;
+pub mod daemon_mode;
+pub mod dest;
+pub mod driver;
+pub mod logging;
+pub mod paths;
+pub mod progress_bar;
+pub mod report;
+pub mod rsync_daemon;
+pub mod rsync_run;
+pub mod source;
+pub mod status;
+pub mod stdin_lifeline;
+pub mod walk_args;
+pub mod zk_connect;
+pub mod zk_ops;

@@ -1,0 +1,73 @@
+//! The options of `zkrsync-launch`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Options of `zkrsync-launch`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "zkrsync-launch",
+    version,
+    about = "Start a zkrsync session on the hosts of a host file, as mpirun does",
+    after_help = "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments; `localhost` runs without SSH. Options after `--` go to every source (e.g. -- --depth 2 --delete).\n\nExit codes: 0 done; 1 some chunks failed; 2 a wrong option or host file, nothing started; 3 a host could not be used or an agent died without an exit code."
+)]
+pub struct LaunchArgs {
+    /// The host file.
+    pub hostfile: PathBuf,
+    /// The tree to copy (as the source hosts see it).
+    #[arg(long)]
+    pub src: PathBuf,
+    /// Where to copy it (as the destination hosts see it).
+    #[arg(long)]
+    pub dst: PathBuf,
+    /// Workers, and as many destinations (default: what the slots allow).
+    #[arg(short = 'n', value_name = "N")]
+    pub workers: Option<usize>,
+    /// ZooKeeper connect string (default: a private ZooKeeper on this machine for the run).
+    #[arg(long, env = "ZKRSYNC_ZK")]
+    pub zk: Option<String>,
+    /// Session name (default: launch-<pid>).
+    #[arg(long, short = 'N')]
+    pub session: Option<String>,
+    /// The zkrsync binary for localhost agents and --push-binary (default: the one beside
+    /// zkrsync-launch).
+    #[arg(long, value_name = "PATH")]
+    pub zkrsync: Option<PathBuf>,
+    /// SSH user (default: a host's user=, else yours).
+    #[arg(long, value_name = "U")]
+    pub ssh_user: Option<String>,
+    /// SSH private key (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// Host keys to trust (default: ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Add the key of a host that is not in known_hosts yet (a changed key is still refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// SSH connections being opened at once, at most (sshd's MaxStartups is 10 by default).
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    pub max_ssh_connect: usize,
+    /// Seconds to connect and log in to a host before it counts as unreachable.
+    #[arg(long, default_value_t = 10, value_name = "SEC")]
+    pub ssh_timeout: u64,
+    /// Copy zkrsync to hosts that lack it or have another version (to --remote-binary).
+    #[arg(long)]
+    pub push_binary: bool,
+    /// zkrsync's path on the remote hosts (default: the same path as here).
+    #[arg(long, value_name = "PATH")]
+    pub remote_binary: Option<String>,
+    /// The session's credentials (a file with USER:PASS) for every agent: a path each host
+    /// can read, e.g. on a shared file system. The session is then locked to them.
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Check instead of copying: start the destinations, run `zkrsync check` once on every
+    /// source host (can it reach and log in to every destination?), then stop them.
+    #[arg(long)]
+    pub check: bool,
+    /// Options for every source (session parameters such as --depth, --delete).
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub agent_args: Vec<OsString>,
+}

@@ -1,0 +1,324 @@
+//! `zkrsync-launch HOSTFILE --src SRC --dst DST`: starts a whole session from one place, as
+//! mpirun does: 1 master + N workers and N destinations placed by the host file's slots,
+//! on `localhost` directly and on other hosts over SSH, every agent given the same session
+//! parameters, their output streamed with host, rank and role, Ctrl-C passed on, and the
+//! worst exit code returned.
+//!
+//! Here: the run from its plan to its end, each agent's command line, and the order the
+//! agents start in (destinations, the master, then the workers); `running.rs` waits for
+//! them.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::process::Command;
+use tokio::sync::watch;
+
+use crate::child_death::die_with_parent;
+use crate::exit_code::HOST_FAILED;
+use crate::launch::agent_output::Printer;
+use crate::launch::hostfile::Host;
+use crate::launch::placement::{Kind, Slot};
+use crate::launch::plan::{agent_version, plan, remote_needs, ssh_config, target, Plan};
+use crate::launch::preflight::Check;
+use crate::launch::private_zk::PrivateZk;
+use crate::launch::remote_agent::{Ended, RemoteAgent};
+use crate::launch::running::{print_lines, Control, Running};
+use crate::launch::ssh::link::SshConfig;
+use crate::launch::ssh::remote_command::command_line;
+use crate::launch::LaunchArgs;
+
+/// Runs the launcher; returns the exit code.
+pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
+    let plan = plan(args)?;
+    let ssh = Arc::new(ssh_config(args)?);
+    let needs = remote_needs(args, &plan);
+    let mut reach = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    if !needs.is_empty() {
+        let check = Check {
+            ssh: &ssh,
+            remote_binary: &plan.remote_binary,
+            version: &agent_version(),
+            push: args.push_binary.then_some(plan.bin.as_path()),
+            pushing: std::sync::Mutex::new(()),
+        };
+        match check.all(&needs) {
+            Ok(addr) => reach = addr.unwrap_or(reach),
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("zkrsync-launch: {}", p.message);
+                }
+                eprintln!(
+                    "zkrsync-launch: {} of {} hosts failed the check; nothing was started",
+                    problems.len(),
+                    needs.len()
+                );
+                return Ok(problems.iter().map(|p| p.code).max().unwrap_or(HOST_FAILED));
+            }
+        }
+    }
+    let session = args
+        .session
+        .clone()
+        .unwrap_or_else(|| format!("launch-{}", std::process::id()));
+    let private = match &args.zk {
+        Some(_) => None,
+        None => Some(PrivateZk::start(reach, &session)?),
+    };
+    let zk = args
+        .zk
+        .clone()
+        .or_else(|| private.as_ref().map(|p| p.connect.clone()))
+        .expect("a ZooKeeper");
+    eprintln!(
+        "zkrsync-launch: session {session} on {zk}: {} sources and {} destinations",
+        plan.slots.iter().filter(|s| s.kind != Kind::Dest).count(),
+        plan.slots.iter().filter(|s| s.kind == Kind::Dest).count()
+    );
+    for slot in &plan.slots {
+        eprintln!(
+            "zkrsync-launch: rank {} {} on {}",
+            slot.rank,
+            role_name(slot.kind),
+            plan.hosts[slot.host].name
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let run = Run {
+        args,
+        plan: &plan,
+        ssh,
+        zk: &zk,
+        session: &session,
+        reach,
+    };
+    let code = runtime.block_on(run.agents())?;
+    drop(private);
+    Ok(code)
+}
+
+fn role_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Master => "master",
+        Kind::Worker => "source",
+        Kind::Dest => "dest",
+    }
+}
+
+struct Run<'a> {
+    args: &'a LaunchArgs,
+    plan: &'a Plan,
+    ssh: Arc<SshConfig>,
+    zk: &'a str,
+    session: &'a str,
+    reach: IpAddr,
+}
+
+impl Run<'_> {
+    /// The agent's arguments after the binary.
+    fn agent_args(&self, slot: &Slot, host: &Host) -> Vec<OsString> {
+        let (role, path) = match slot.kind {
+            Kind::Dest => ("dest", &self.args.dst),
+            Kind::Master | Kind::Worker => ("source", &self.args.src),
+        };
+        let mut words: Vec<OsString> = vec![
+            role.into(),
+            "--zk".into(),
+            self.zk.into(),
+            "--session".into(),
+            self.session.into(),
+            "--path".into(),
+            path.into(),
+        ];
+        if let Some(file) = &self.args.auth_file {
+            words.extend(["--auth-file".into(), file.into()]);
+        }
+        if slot.kind == Kind::Dest {
+            // Sources reach a destination at the address the launcher reached its host.
+            let advertise = if host.is_local() {
+                self.reach.to_string()
+            } else {
+                host.name.clone()
+            };
+            words.extend([
+                "--advertise".into(),
+                advertise.into(),
+                "--id".into(),
+                format!("{}-{}", host.name, slot.rank).into(),
+            ]);
+        } else {
+            words.push("--progress-stdout".into());
+            words.extend(self.args.agent_args.iter().cloned());
+        }
+        words
+    }
+
+    /// Starts one agent (`words` after the binary) on `host`; returns its index.
+    fn start(
+        &self,
+        running: &mut Running,
+        host: &Host,
+        label: String,
+        printer: Printer,
+        words: Vec<OsString>,
+    ) -> anyhow::Result<usize> {
+        let i = running.labels.len();
+        running.labels.push(label);
+        let agent = words.first().is_some_and(|w| w == "source" || w == "dest");
+        if host.is_local() {
+            let mut cmd = Command::new(&self.plan.bin);
+            cmd.args(&words)
+                .env("ZKRSYNC_LAUNCH_ID", self.session)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            die_with_parent(&mut cmd);
+            let mut child = cmd
+                .spawn()
+                .with_context(|| format!("cannot start {}", self.plan.bin.display()))?;
+            if let Some(out) = child.stdout.take() {
+                running
+                    .printers
+                    .push(tokio::spawn(print_lines(printer.clone(), out, false)));
+            }
+            if let Some(err) = child.stderr.take() {
+                running
+                    .printers
+                    .push(tokio::spawn(print_lines(printer, err, true)));
+            }
+            running
+                .controls
+                .push(Control::Local(child.id().map(|p| p as i32)));
+            running.ends.push(Box::pin(async move {
+                let end = match child.wait().await {
+                    Ok(status) => match status.code() {
+                        Some(c) => Ended::Code(c),
+                        None => Ended::Signal(format!("{status}")),
+                    },
+                    Err(e) => Ended::Lost(e.to_string()),
+                };
+                (i, end)
+            }));
+        } else {
+            let mut words = words;
+            if agent {
+                // Agents take their orders on standard input (see agent/stdin_lifeline.rs);
+                // right after the role, so no user option can take it as its value.
+                words.insert(1, "--watch-stdin".into());
+            }
+            let command = format!(
+                "exec env ZKRSYNC_LAUNCH_ID={} {}",
+                crate::launch::ssh::remote_command::quote(self.session),
+                command_line(
+                    std::iter::once(OsString::from(&self.plan.remote_binary)).chain(words)
+                )?,
+            );
+            let agent =
+                RemoteAgent::start(self.ssh.clone(), target(self.args, host), command, printer)?;
+            running.controls.push(Control::Remote(agent.control));
+            let ended = agent.ended;
+            running.ends.push(Box::pin(async move {
+                let end = ended
+                    .await
+                    .unwrap_or_else(|_| Ended::Lost("its thread ended".into()));
+                (i, end)
+            }));
+        }
+        Ok(i)
+    }
+
+    /// Starts the agent of `slot`; `signs` makes it tell the receiver when it says one.
+    fn start_slot(
+        &self,
+        running: &mut Running,
+        slot: &Slot,
+        signs: Option<&'static [&'static str]>,
+    ) -> anyhow::Result<Option<watch::Receiver<bool>>> {
+        let host = &self.plan.hosts[slot.host];
+        let label = format!("{} {} {}", host.name, slot.rank, role_name(slot.kind));
+        let mut printer = Printer::new(label.clone(), slot.kind != Kind::Dest);
+        let mut told = None;
+        if let Some(signs) = signs {
+            let (tx, rx) = watch::channel(false);
+            printer = printer.telling(tx, signs);
+            told = Some(rx);
+        }
+        let words = self.agent_args(slot, host);
+        self.start(running, host, label, printer, words)?;
+        Ok(told)
+    }
+
+    async fn agents(&self) -> anyhow::Result<i32> {
+        let mut running = Running::default();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let dests: Vec<&Slot> = self
+            .plan
+            .slots
+            .iter()
+            .filter(|s| s.kind == Kind::Dest)
+            .collect();
+        let sources: Vec<&Slot> = self
+            .plan
+            .slots
+            .iter()
+            .filter(|s| s.kind != Kind::Dest)
+            .collect();
+        // Destinations first, then the master, then the workers: every source finds
+        // destinations at once, and the first source is the master.
+        let mut registered = Vec::new();
+        for slot in &dests {
+            let signs = self
+                .args
+                .check
+                .then_some(crate::launch::agent_output::REGISTERED);
+            registered.extend(self.start_slot(&mut running, slot, signs)?);
+        }
+        if self.args.check {
+            // Every destination in (or gone), then `zkrsync check` once on each source host.
+            for mut r in registered {
+                if !running.wait_for(&mut r, &mut term).await {
+                    return Ok(running.finish(&mut term, None).await);
+                }
+            }
+            let mut checked = Vec::new();
+            let mut checks = Vec::new();
+            for slot in &sources {
+                if checked.contains(&slot.host) {
+                    continue;
+                }
+                checked.push(slot.host);
+                let host = &self.plan.hosts[slot.host];
+                let mut words: Vec<OsString> = vec![
+                    "check".into(),
+                    "--zk".into(),
+                    self.zk.into(),
+                    "--session".into(),
+                    self.session.into(),
+                ];
+                if let Some(file) = &self.args.auth_file {
+                    words.extend(["--auth-file".into(), file.into()]);
+                }
+                let label = format!("{} check", host.name);
+                let printer = Printer::new(label.clone(), false);
+                checks.push(self.start(&mut running, host, label, printer, words)?);
+            }
+            return Ok(running.finish(&mut term, Some(checks)).await);
+        }
+        for (n, slot) in sources.iter().enumerate() {
+            let signs = (n == 0).then_some(crate::launch::agent_output::JOINED);
+            if let Some(mut joined) = self.start_slot(&mut running, slot, signs)? {
+                // The master is the first source in the election: the workers start once
+                // it is in (or gone), so the master runs where the host file put it.
+                if !running.wait_for(&mut joined, &mut term).await {
+                    break;
+                }
+            }
+        }
+        Ok(running.finish(&mut term, None).await)
+    }
+}
