@@ -3,7 +3,7 @@
 //! `poll_timeout()`, and everything else (walks, rsync, trees, reports) through a role's
 //! [`Hooks`]. The simulator's driver (`sim/src/world`) has the same shape.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
@@ -20,7 +20,13 @@ pub trait Hooks {
     /// Called once when the machine exits: stop everything started (rsync processes) and
     /// wait for it, so that nothing outlives the session.
     fn shutdown(&mut self) -> impl std::future::Future<Output = ()> + Send;
+    /// Called a few times per `lease` while connected to ZooKeeper: what this process runs
+    /// may go on for `lease` more (see [`crate::agent::watchdog`]).
+    fn renew_lease(&mut self, _lease: Duration) {}
 }
+
+/// Renewals of the lease per lease: a late one or two still renew in time.
+const RENEWALS_PER_LEASE: u32 = 4;
 
 /// Runs `machine` until it exits, starting with the already connected `first` client.
 pub async fn run<M: Machine, H: Hooks>(
@@ -110,6 +116,10 @@ async fn run_session<M: Machine, H: Hooks>(
             timeout: zk.client.session_timeout(),
         }),
     );
+    let mut connected = true;
+    hooks.renew_lease(lease(zk));
+    let mut renew = tokio::time::interval(lease(zk) / RENEWALS_PER_LEASE);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         while let Some(output) = machine.poll_output() {
             match output {
@@ -131,23 +141,26 @@ async fn run_session<M: Machine, H: Hooks>(
         };
         let event = tokio::select! {
             () = wake => Event::Watched(Some(Input::Timeout)),
+            _ = renew.tick(), if connected => {
+                hooks.renew_lease(lease(zk));
+                Event::Watched(None)
+            }
             Some(replied) = replies.next() => Event::Replied(replied),
             Some(watched) = watches.next() => Event::Watched(watched),
             Some(input) = rx.recv() => Event::Watched(Some(input)),
-            state = state.changed() => Event::Watched(match state {
-                zk::SessionState::Disconnected => Some(Input::Session(SessionEvent::Disconnected)),
-                zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
-                    Some(Input::Session(SessionEvent::Connected { new_session: false, timeout: zk.client.session_timeout() }))
+            state = state.changed() => {
+                connected = matches!(state, zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly);
+                if connected {
+                    hooks.renew_lease(lease(zk));
                 }
-                zk::SessionState::Expired | zk::SessionState::Closed => Some(Input::Session(SessionEvent::Expired)),
-                zk::SessionState::AuthFailed => {
-                    hooks.shutdown().await;
-                    return Some(Exit {
-                        code: exit_code::CONFIG,
-                        message: Some("ZooKeeper refused the credentials (authentication failed): check --auth".into()),
-                    });
+                match session_input(zk, state) {
+                    Ok(input) => Event::Watched(Some(input)),
+                    Err(exit) => {
+                        hooks.shutdown().await;
+                        return Some(exit);
+                    }
                 }
-            }),
+            }
         };
         let now = Instant::now();
         match event {
@@ -163,6 +176,36 @@ async fn run_session<M: Machine, H: Hooks>(
             Event::Watched(None) => {}
         }
     }
+}
+
+/// The lease of this session's work: a quarter of the session timeout the server granted
+/// (the core's worker lease).
+fn lease(zk: &Zk) -> Duration {
+    zk.client.session_timeout() / 4
+}
+
+/// What a change of the session's state means to the machine; an authentication failure
+/// ends it.
+fn session_input(zk: &Zk, state: zk::SessionState) -> Result<Input, Exit> {
+    Ok(Input::Session(match state {
+        zk::SessionState::Disconnected => SessionEvent::Disconnected,
+        zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
+            SessionEvent::Connected {
+                new_session: false,
+                timeout: zk.client.session_timeout(),
+            }
+        }
+        zk::SessionState::Expired | zk::SessionState::Closed => SessionEvent::Expired,
+        zk::SessionState::AuthFailed => {
+            return Err(Exit {
+                code: exit_code::CONFIG,
+                message: Some(
+                    "ZooKeeper refused the credentials (authentication failed): check --auth"
+                        .into(),
+                ),
+            })
+        }
+    }))
 }
 
 fn listen_for_signals(inputs: mpsc::UnboundedSender<Input>) {

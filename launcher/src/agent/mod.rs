@@ -1,7 +1,8 @@
 //! The `zkrsync` agent: its commands, one file each (`paths`, `source`, `dest`, `status` and
 //! `abort`, `check`), and what they run on: the [`driver`] loop that steps the core's
 //! machines on tokio and zookeeper-client ([`zk_connect`], [`zk_ops`]), rsync
-//! ([`rsync_run`], [`rsync_daemon`]), the walk options, the reports and progress bar, the
+//! ([`rsync_run`], [`rsync_daemon`]) and the [`watchdog`] that stops a frozen agent's
+//! rsync, the walk options, the reports and progress bar, the
 //! logging, and how an agent runs: detached ([`daemon_mode`]) or under `zkrsync-launch`
 //! ([`stdin_lifeline`]).
 
@@ -19,5 +20,6 @@ pub mod source;
 pub mod status;
 pub mod stdin_lifeline;
 pub mod walk_args;
+pub mod watchdog;
 pub mod zk_connect;
 pub mod zk_ops;

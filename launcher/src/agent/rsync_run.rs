@@ -1,44 +1,76 @@
-//! Runs the core's rsync jobs: checks the source tree first, writes the NUL-separated file
-//! and exclude lists to a private directory, runs one rsync per invocation, parses its
-//! `--stats`, and kills it at once when asked.
+//! Runs the core's rsync jobs: checks the source tree's guards first (off the async
+//! threads), writes the NUL-separated file and exclude lists to a private directory, runs
+//! one rsync per invocation (registered with the [`Watchdog`]), parses its `--stats`, and
+//! kills it at once when asked.
 
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use zkrsync_core::protocol::rsync_job::RsyncInvocation;
 use zkrsync_core::protocol::source_tree::{self, Refusal};
 use zkrsync_core::protocol::{Input, JobId, RsyncJob, RsyncOutcome};
 use zkrsync_core::rsync_exit::RsyncExit;
 use zkrsync_core::rsync_stats::RsyncStats;
 use zkrsync_core::walk::FsTree;
 
+use super::watchdog::Watchdog;
+
 /// Lines of rsync's error output kept for the failure record.
 const STDERR_TAIL: usize = 10;
 
 /// The rsync processes of one source.
 pub struct Runner {
-    source: PathBuf,
-    rsync: PathBuf,
-    lists: tempfile::TempDir,
+    ctx: Arc<JobContext>,
     jobs: HashMap<JobId, (oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
+/// What every job of a runner shares.
+struct JobContext {
+    source: PathBuf,
+    rsync: PathBuf,
+    lists: tempfile::TempDir,
+    watchdog: Option<Watchdog>,
+}
+
 impl Runner {
-    /// A runner copying from `source` with the rsync binary `rsync`.
-    pub fn new(source: PathBuf, rsync: PathBuf) -> anyhow::Result<Runner> {
+    /// A runner copying from `source` with the rsync binary `rsync`, its rsync processes
+    /// registered with `watchdog` when there is one.
+    pub fn new(
+        source: PathBuf,
+        rsync: PathBuf,
+        watchdog: Option<Watchdog>,
+    ) -> anyhow::Result<Runner> {
         let lists = tempfile::Builder::new()
             .prefix("zkrsync-lists-")
             .tempdir()?;
-        Ok(Runner {
+        let ctx = JobContext {
             source,
             rsync,
             lists,
+            watchdog,
+        };
+        Ok(Runner {
+            ctx: Arc::new(ctx),
             jobs: HashMap::new(),
         })
+    }
+
+    /// Renews the watchdog's lease: its rsync processes live on at most `lease` unless
+    /// renewed again.
+    pub fn renew_lease(&self, lease: Duration) {
+        if let Some(w) = &self.ctx.watchdog {
+            w.renew(lease);
+        }
     }
 
     /// Starts `job`; its outcome comes back as [`Input::RsyncDone`].
@@ -46,11 +78,9 @@ impl Runner {
         self.jobs.retain(|_, (_, handle)| !handle.is_finished());
         let (kill_tx, kill_rx) = oneshot::channel();
         let inputs = inputs.clone();
-        let source = self.source.clone();
-        let rsync = self.rsync.clone();
-        let dir = self.lists.path().to_owned();
+        let ctx = Arc::clone(&self.ctx);
         let handle = tokio::spawn(async move {
-            let outcome = run_job(&rsync, &source, &dir, id, &job, kill_rx).await;
+            let outcome = run_job(&ctx, id, job, kill_rx).await;
             let _ = inputs.send(Input::RsyncDone { id, outcome });
         });
         self.jobs.insert(id, (kill_tx, handle));
@@ -75,15 +105,33 @@ impl Runner {
     }
 }
 
+/// How one invocation ended.
+enum Ran {
+    /// rsync exited (`None`: by a signal) with this output.
+    Exited {
+        code: Option<i32>,
+        stdout: String,
+        stderr_tail: String,
+    },
+    /// The job was killed.
+    Killed,
+}
+
 async fn run_job(
-    rsync: &Path,
-    source: &Path,
-    dir: &Path,
+    ctx: &JobContext,
     id: JobId,
-    job: &RsyncJob,
+    job: RsyncJob,
     mut kill: oneshot::Receiver<()>,
 ) -> RsyncOutcome {
-    match source_tree::refuse_source(&FsTree, source, &job.guards) {
+    // The guards read the file system, which may hang (a dead NFS server): not on the
+    // async runtime's threads.
+    let source = ctx.source.clone();
+    let guards = job.guards.clone();
+    let refusal =
+        tokio::task::spawn_blocking(move || source_tree::refuse_source(&FsTree, &source, &guards))
+            .await
+            .unwrap_or_else(|e| Some(Refusal::Tree(format!("the source check failed: {e}"))));
+    match refusal {
         Some(Refusal::Tree(reason)) => return RsyncOutcome::SourceMissing(reason),
         Some(Refusal::Unit(reason)) => return RsyncOutcome::UnitChanged(reason),
         None => {}
@@ -92,94 +140,33 @@ async fn run_job(
     let mut worst: Option<i32> = Some(0);
     let mut tail = String::new();
     for (n, inv) in job.invocations.iter().enumerate() {
-        let list = dir.join(format!("job-{}-{n}.files", id.0));
-        let excludes = dir.join(format!("job-{}-{n}.excludes", id.0));
-        if let Err(e) = std::fs::write(&list, &inv.files_from) {
-            return RsyncOutcome::SpawnFailed(format!(
-                "cannot write the file list {}: {e}",
-                list.display()
-            ));
-        }
-        let mut cmd = tokio::process::Command::new(rsync);
-        cmd.args(&inv.args)
-            .arg("--from0")
-            .arg(format!("--files-from={}", list.display()));
-        if !inv.excludes.is_empty() {
-            if let Err(e) = std::fs::write(&excludes, &inv.excludes) {
-                return RsyncOutcome::SpawnFailed(format!(
-                    "cannot write the exclude list {}: {e}",
-                    excludes.display()
-                ));
-            }
-            cmd.arg(format!("--exclude-from={}", excludes.display()));
-        }
-        let mut src = source.as_os_str().to_owned();
-        src.push("/");
-        cmd.arg(src).arg(&job.url);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd.as_std_mut().process_group(0);
-        crate::child_death::die_with_parent(&mut cmd);
-        tracing::debug!("chunk {}: running {:?}", job.chunk, cmd.as_std());
-        // After the log line: Command's Debug shows the variables set on it. The
-        // environment is the one place for it that ps and logs do not show.
-        match &job.password {
-            Some(secret) => cmd.env("RSYNC_PASSWORD", &secret.0),
-            None => cmd.env_remove("RSYNC_PASSWORD"),
+        let lists = match Lists::write(ctx.lists.path(), id, n, inv) {
+            Ok(lists) => lists,
+            Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                return RsyncOutcome::SpawnFailed(format!("cannot run {}: {e}", rsync.display()))
-            }
+        let cmd = command(ctx, &job, inv, &lists);
+        let ran = match run_one(ctx, &job.chunk, cmd, &mut kill).await {
+            Ok(ran) => ran,
+            Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
-        let pid = child.id();
-        let mut stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let chunk = job.chunk.clone();
-        let err_task = tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut kept: Vec<String> = Vec::new();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!("chunk {chunk}: rsync: {line}");
-                kept.push(line);
-                if kept.len() > STDERR_TAIL {
-                    kept.remove(0);
+        let (code, stdout, stderr_tail) = match ran {
+            Ran::Killed => {
+                return RsyncOutcome::Exited {
+                    code: None,
+                    stats: total,
+                    stderr_tail: "killed".into(),
                 }
             }
-            kept.join("\n")
-        });
-        let out_task = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text).await;
-            text
-        });
-        let status = tokio::select! {
-            status = child.wait() => status,
-            _ = &mut kill => {
-                if let Some(pid) = pid {
-                    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
-                }
-                let _ = child.kill().await;
-                let _ = child.wait().await;
-                let _ = std::fs::remove_file(&list);
-                let _ = std::fs::remove_file(&excludes);
-                return RsyncOutcome::Exited { code: None, stats: total, stderr_tail: "killed".into() };
-            }
+            Ran::Exited {
+                code,
+                stdout,
+                stderr_tail,
+            } => (code, stdout, stderr_tail),
         };
-        let out = out_task.await.unwrap_or_default();
-        tail = err_task.await.unwrap_or_default();
-        let _ = std::fs::remove_file(&list);
-        let _ = std::fs::remove_file(&excludes);
-        if let Some(stats) = RsyncStats::parse_found(&out) {
+        tail = stderr_tail;
+        if let Some(stats) = RsyncStats::parse_found(&stdout) {
             total += stats;
         }
-        let code = match status {
-            Ok(s) => s.code(),
-            Err(e) => return RsyncOutcome::SpawnFailed(format!("cannot wait for rsync: {e}")),
-        };
         match RsyncExit::of(code) {
             RsyncExit::Success => {}
             RsyncExit::Vanished => worst = worst.max(code),
@@ -197,4 +184,140 @@ async fn run_job(
         stats: total,
         stderr_tail: tail,
     }
+}
+
+/// The file and exclude lists of one invocation, removed when dropped.
+struct Lists {
+    files: PathBuf,
+    excludes: Option<PathBuf>,
+}
+
+impl Lists {
+    fn write(dir: &Path, id: JobId, n: usize, inv: &RsyncInvocation) -> Result<Lists, String> {
+        let files = dir.join(format!("job-{}-{n}.files", id.0));
+        std::fs::write(&files, &inv.files_from)
+            .map_err(|e| format!("cannot write the file list {}: {e}", files.display()))?;
+        let mut lists = Lists {
+            files,
+            excludes: None,
+        };
+        if !inv.excludes.is_empty() {
+            let excludes = dir.join(format!("job-{}-{n}.excludes", id.0));
+            std::fs::write(&excludes, &inv.excludes).map_err(|e| {
+                format!("cannot write the exclude list {}: {e}", excludes.display())
+            })?;
+            lists.excludes = Some(excludes);
+        }
+        Ok(lists)
+    }
+}
+
+impl Drop for Lists {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.files);
+        if let Some(excludes) = &self.excludes {
+            let _ = std::fs::remove_file(excludes);
+        }
+    }
+}
+
+/// The rsync command of one invocation, in a process group of its own (killed as a whole),
+/// dying with this process.
+fn command(
+    ctx: &JobContext,
+    job: &RsyncJob,
+    inv: &RsyncInvocation,
+    lists: &Lists,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(&ctx.rsync);
+    cmd.args(&inv.args)
+        .arg("--from0")
+        .arg(format!("--files-from={}", lists.files.display()));
+    if let Some(excludes) = &lists.excludes {
+        cmd.arg(format!("--exclude-from={}", excludes.display()));
+    }
+    let mut src = ctx.source.as_os_str().to_owned();
+    src.push("/");
+    cmd.arg(src).arg(&job.url);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd.as_std_mut().process_group(0);
+    crate::child_death::die_with_parent(&mut cmd);
+    tracing::debug!("chunk {}: running {:?}", job.chunk, cmd.as_std());
+    // After the log line: Command's Debug shows the variables set on it. The environment is
+    // the one place for it that ps and logs do not show.
+    match &job.password {
+        Some(secret) => cmd.env("RSYNC_PASSWORD", &secret.0),
+        None => cmd.env_remove("RSYNC_PASSWORD"),
+    };
+    cmd
+}
+
+/// Runs one rsync to its end, or kills it (its whole process group) when told to.
+async fn run_one(
+    ctx: &JobContext,
+    chunk: &str,
+    mut cmd: tokio::process::Command,
+    kill: &mut oneshot::Receiver<()>,
+) -> Result<Ran, String> {
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", ctx.rsync.display()))?;
+    let pid = child.id();
+    let guarded = pid.zip(ctx.watchdog.as_ref());
+    if let Some((pid, w)) = guarded {
+        w.guard(pid);
+    }
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let err_task = tokio::spawn(stderr_tail(chunk.to_owned(), stderr));
+    let out_task = tokio::spawn(async move {
+        let mut text = String::new();
+        let mut stdout = stdout;
+        let _ = stdout.read_to_string(&mut text).await;
+        text
+    });
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = &mut *kill => {
+            if let Some(pid) = pid {
+                let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            let _ = child.kill().await;
+            let _ = child.wait().await;
+            if let Some((pid, w)) = guarded {
+                w.release(pid);
+            }
+            return Ok(Ran::Killed);
+        }
+    };
+    if let Some((pid, w)) = guarded {
+        w.release(pid);
+    }
+    let stdout = out_task.await.unwrap_or_default();
+    let stderr_tail = err_task.await.unwrap_or_default();
+    let code = status
+        .map_err(|e| format!("cannot wait for rsync: {e}"))?
+        .code();
+    Ok(Ran::Exited {
+        code,
+        stdout,
+        stderr_tail,
+    })
+}
+
+/// The last [`STDERR_TAIL`] lines of rsync's error output, each logged as it comes.
+async fn stderr_tail(chunk: String, stderr: tokio::process::ChildStderr) -> String {
+    let mut lines = BufReader::new(stderr).lines();
+    let mut kept: std::collections::VecDeque<String> = Default::default();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!("chunk {chunk}: rsync: {line}");
+        kept.push_back(line);
+        if kept.len() > STDERR_TAIL {
+            kept.pop_front();
+        }
+    }
+    Vec::from(kept).join("\n")
 }

@@ -16,6 +16,7 @@ use crate::agent::driver::{self, Hooks};
 use crate::agent::progress_bar;
 use crate::agent::rsync_run::Runner;
 use crate::agent::walk_args::{absolute_root, WalkArgs};
+use crate::agent::watchdog::Watchdog;
 use crate::agent::zk_connect::ZkArgs;
 use crate::agent::{logging, report};
 
@@ -252,6 +253,10 @@ impl Hooks for SourceHooks {
     async fn shutdown(&mut self) {
         self.runner.shutdown().await;
     }
+
+    fn renew_lease(&mut self, lease: Duration) {
+        self.runner.renew_lease(lease);
+    }
 }
 
 /// Runs `zkrsync source`; returns the exit code.
@@ -296,8 +301,12 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         let mut hooks = SourceHooks {
             root: root.clone(),
             spec,
-            runner: Runner::new(root, args.rsync.clone())
-                .context("cannot make a private directory for file lists")?,
+            runner: Runner::new(
+                root,
+                args.rsync.clone(),
+                Some(Watchdog::start().context("cannot start the rsync watchdog")?),
+            )
+            .context("cannot make a private directory for file lists")?,
             session: layout.session().to_owned(),
             done_file: args.done_file.clone(),
             started: Instant::now(),

@@ -2,7 +2,7 @@
 //! through ZooKeeper.
 
 use clap::{Parser, Subcommand};
-use zkrsync_launcher::agent::{check, daemon_mode, dest, paths, source, status};
+use zkrsync_launcher::agent::{check, daemon_mode, dest, paths, source, status, watchdog};
 use zkrsync_launcher::exit_code;
 use zkrsync_launcher::vsc;
 
@@ -27,6 +27,9 @@ enum Command {
     Abort(status::AbortArgs),
     /// From this host, reach and log in to every destination of a session (nothing copied).
     Check(check::CheckArgs),
+    /// The rsync watchdog a source starts for itself (not for users).
+    #[command(hide = true)]
+    Watchdog,
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Command::Status(args) => status::status(args),
         Command::Abort(args) => status::abort(args),
         Command::Check(args) => check::run(args),
+        Command::Watchdog => Ok(watchdog::serve()),
     };
     match result {
         Ok(code) => std::process::exit(code),

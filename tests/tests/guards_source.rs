@@ -1,0 +1,153 @@
+//! What a source refuses to copy from, before any rsync runs: another tree than the
+//! session's, and a tree whose sub-mount is not mounted. Each would delete data at the
+//! destination with `--delete`.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use zkrsync_tests::cluster::{differences, Cluster};
+use zkrsync_tests::tree::generate;
+use zkrsync_tests::zk::ZkServer;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const OPTS: &[&str] = &["--delete", "--depth", "1"];
+
+/// A copy of `src` at `dst` (as a previous run would have left it).
+fn prefill(src: &Path, dst: &Path) {
+    let mut s = src.as_os_str().to_owned();
+    s.push("/");
+    let ok = Command::new("rsync")
+        .arg("-a")
+        .arg(s)
+        .arg(dst)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "rsync prefill");
+}
+
+/// Every path below `root`, for a before/after comparison.
+fn listing(root: &Path) -> Vec<String> {
+    let out = Command::new("find").arg(root).output().unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Starts a destination and a master of `src`, and waits until the plan is published.
+fn planned(c: &mut Cluster, src: &Path, dst: &Path) {
+    c.dest("d1", dst, "127.0.0.1");
+    let m = c.source("m", src, OPTS);
+    let deadline = Instant::now() + LIMIT;
+    while !c.agents[m].log_text().contains("plan published") {
+        assert!(Instant::now() < deadline, "no plan\n{}", c.all_logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_source_on_another_tree_is_refused_and_deletes_nothing() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, other, dst) = (
+        tmp.path().join("src"),
+        tmp.path().join("other"),
+        tmp.path().join("dst"),
+    );
+    generate(&src, 40, 3, 1);
+    fs::create_dir_all(other.join("unrelated/x")).unwrap();
+    fs::write(other.join("unrelated/x/f"), b"not the session's").unwrap();
+    fs::create_dir_all(&dst).unwrap();
+    prefill(&src, &dst);
+    let before = listing(&dst);
+    let mut c = Cluster::new(zk.connect(), "wrongtree");
+    planned(&mut c, &src, &dst);
+    let wrong = c.source("w-wrong", &other, OPTS);
+    let status = c.wait(wrong, LIMIT);
+    let log = c.agents[wrong].log_text();
+    assert_eq!(status.code(), Some(2), "{}", c.all_logs());
+    assert!(
+        log.contains("does not look like the session's source tree")
+            || log.contains("top-level directories the plan saw"),
+        "{log}"
+    );
+    assert!(!log.contains("running \""), "no rsync ran\n{log}");
+    assert_eq!(listing(&dst), before, "nothing changed at the destination");
+    // The right tree completes the session.
+    c.source("w", &src, OPTS);
+    for code in c.wait_all(LIMIT) {
+        assert!(code == Some(0) || code == Some(2), "{}", c.all_logs());
+    }
+    assert_eq!(differences(&src, &dst), "", "{}", c.all_logs());
+}
+
+/// A tmpfs mounted at a path for the test's lifetime (lazily unmounted at the end).
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path) -> Mount {
+        fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "zkrsync-test", at.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "mount a tmpfs at {} (the test runs as root)",
+            at.display()
+        );
+        Mount(at.to_owned())
+    }
+
+    fn lazy_unmount(&self) {
+        let ok = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "umount -l {}", self.0.display());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_unmounted_sub_mount_is_refused_not_copied_as_empty() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 10, 2, 3);
+    let mount = Mount::tmpfs(&src.join("project/fileset"));
+    for i in 0..20 {
+        fs::write(mount.0.join(format!("f{i}")), b"on the sub-mount").unwrap();
+    }
+    fs::create_dir_all(&dst).unwrap();
+    prefill(&src, &dst);
+    let before = listing(&dst);
+    let mut c = Cluster::new(zk.connect(), "submount");
+    planned(&mut c, &src, &dst);
+    // Between planning and copying the file set goes away: an empty directory is left.
+    mount.lazy_unmount();
+    let w = c.source("w", &src, OPTS);
+    let status = c.wait(w, LIMIT);
+    let log = c.agents[w].log_text();
+    assert_eq!(status.code(), Some(2), "{}", c.all_logs());
+    assert!(log.contains("fileset is not mounted"), "{log}");
+    assert_eq!(
+        listing(&dst),
+        before,
+        "nothing was deleted at the destination"
+    );
+    c.kill_all();
+}
