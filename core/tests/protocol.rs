@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use zkrsync_core::plan::Chunk;
-use zkrsync_core::protocol::records::{DestRecord, PlanRecord};
+use zkrsync_core::protocol::layout::Dir;
+use zkrsync_core::protocol::records::{self, DestRecord, PlanRecord};
 use zkrsync_core::protocol::*;
 use zkrsync_core::unit::RelPath;
 
@@ -616,4 +617,99 @@ fn a_chunk_read_after_the_connection_was_lost_starts_no_rsync() {
         }
     }
     assert_eq!(released.len(), 1, "the claim is given back, once");
+}
+
+/// Runs a worker against `answer` until it has spawned rsync; returns it and the job id.
+fn running_worker_in(
+    params: &SessionParams,
+    answer_op: &dyn Fn(&ZkOp) -> Result<ZkReply, ZkError>,
+) -> (Source, JobId) {
+    let now = Instant::now();
+    let mut s = source(params.clone());
+    s.handle(
+        now,
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: Duration::from_secs(9),
+        }),
+    );
+    let mut out = drain(&mut s);
+    let mut id = None;
+    for _ in 0..10 {
+        id = id.or_else(|| {
+            out.iter().find_map(|o| match o {
+                Output::Spawn { id, .. } => Some(*id),
+                _ => None,
+            })
+        });
+        let ops = zk_ops(&out);
+        if ops.is_empty() {
+            break;
+        }
+        out = answer(&mut s, now, ops, answer_op);
+    }
+    (s, id.expect("the worker spawns rsync"))
+}
+
+#[test]
+fn a_destination_failure_hands_the_chunk_back_until_the_bound_then_fails_with_the_reason() {
+    let params = SessionParams::default();
+    let l = layout();
+    let tries = |backs: usize| {
+        (0..backs)
+            .map(|i| format!("0000000000~d1~back-{i:010}"))
+            .collect::<Vec<_>>()
+    };
+    let exit5 = RsyncOutcome::Exited {
+        code: Some(5),
+        stats: Default::default(),
+        stderr_tail: "@ERROR: chroot failed".into(),
+    };
+    // A first failure: a hand-back record, created with the release, in one multi.
+    let (mut s, id) = running_worker_in(&params, &|op| world(op, &params));
+    s.handle(
+        Instant::now(),
+        Input::RsyncDone {
+            id,
+            outcome: exit5.clone(),
+        },
+    );
+    let ops = zk_ops(&drain(&mut s));
+    let multi = ops
+        .iter()
+        .find_map(|(_, op)| match op {
+            ZkOp::Multi(m) => Some(m.clone()),
+            _ => None,
+        })
+        .expect("a multi");
+    assert!(
+        matches!(&multi[2], MultiOp::Create { path, mode: CreateMode::PersistentSequential, .. } if *path == l.entry(Dir::Tries, "0000000000~d1~back-")),
+        "{multi:?}"
+    );
+    // After nine hand-backs the tenth fails the chunk for good, saying why.
+    let (mut s, id) = running_worker_in(&params, &|op| match op {
+        ZkOp::GetChildren { path, .. } if *path == l.dir(Dir::Tries) => {
+            Ok(ZkReply::Children(tries(9)))
+        }
+        other => world(other, &params),
+    });
+    s.handle(Instant::now(), Input::RsyncDone { id, outcome: exit5 });
+    let ops = zk_ops(&drain(&mut s));
+    let failed = ops.iter().find_map(|(_, op)| match op {
+        ZkOp::Multi(m) => m.iter().find_map(|o| match o {
+            MultiOp::Create { path, data, .. } if *path == l.entry(Dir::Failed, "0000000000") => {
+                Some(String::from_utf8_lossy(data).into_owned())
+            }
+            _ => None,
+        }),
+        _ => None,
+    });
+    let failed =
+        records::FailedRecord::decode(failed.expect("the chunk fails for good").as_bytes())
+            .unwrap();
+    assert!(
+        failed.error.starts_with("handed back 10 times"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.code, Some(5));
 }

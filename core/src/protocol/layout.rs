@@ -12,6 +12,7 @@
 //! | `claims/<chunk>` | ephemeral | the worker that owns the chunk now |
 //! | `slots/<dest>` | ephemeral | the worker that is copying to that destination now |
 //! | `tries/<chunk>~<dest>~<seq>` | persistent sequential | one failed attempt |
+//! | `tries/<chunk>~<dest>~back-<seq>` | persistent sequential | one hand-back (destination unreachable) |
 //! | `done/<chunk>` | persistent | the chunk's rsync stats |
 //! | `failed/<chunk>` | persistent | the chunk's last error, after `--attempts` tries |
 //! | `stop` | persistent | `done` or `abort`: every client leaves |
@@ -228,6 +229,21 @@ pub fn try_prefix(chunk: &str, dest: &str) -> String {
     format!("{chunk}~{dest}~")
 }
 
+/// The name prefix of a hand-back of `chunk` by `dest` (the destination could not be
+/// reached): not the chunk's fault, but counted, so that a chunk no destination can take
+/// fails with the reason instead of circling for ever.
+pub fn handback_prefix(chunk: &str, dest: &str) -> String {
+    format!("{chunk}~{dest}~back-")
+}
+
+/// Whether a `tries` child name is a hand-back ([`handback_prefix`]) rather than a failed
+/// attempt.
+pub fn is_handback(name: &str) -> bool {
+    name.splitn(3, '~')
+        .nth(2)
+        .is_some_and(|rest| rest.starts_with("back-"))
+}
+
 /// The chunk and destination of a `tries` child name.
 pub fn parse_try(name: &str) -> Option<(&str, &str)> {
     let mut parts = name.splitn(3, '~');
@@ -295,6 +311,10 @@ mod tests {
             Some(("0000000001", "d-1"))
         );
         assert_eq!(parse_try("junk"), None);
+        let back = format!("{}0000000003", handback_prefix("0000000001", "d-1"));
+        assert_eq!(parse_try(&back), Some(("0000000001", "d-1")));
+        assert!(is_handback(&back));
+        assert!(!is_handback("0000000001~d-1~0000000007"));
         assert_eq!(election_seq("s-0000000012"), Some(12));
     }
 }

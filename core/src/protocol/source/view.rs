@@ -30,6 +30,8 @@ pub(super) struct View {
     pub(super) slots: BTreeSet<String>,
     /// Failed attempts: the destinations each chunk was tried on.
     pub(super) tries: BTreeMap<String, Vec<String>>,
+    /// Hand-backs: the destinations that could not be reached for each chunk.
+    pub(super) handbacks: BTreeMap<String, Vec<String>>,
     /// Destinations, with their record once read.
     pub(super) dests: BTreeMap<String, Option<DestRecord>>,
     /// The election's nodes, lowest first.
@@ -60,15 +62,21 @@ impl View {
             Dir::Slots => self.slots = set,
             Dir::Tries => {
                 let mut tries: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                let mut handbacks: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for name in &set {
                     if let Some((chunk, dest)) = layout::parse_try(name) {
-                        tries
-                            .entry(chunk.to_owned())
+                        let kind = if layout::is_handback(name) {
+                            &mut handbacks
+                        } else {
+                            &mut tries
+                        };
+                        kind.entry(chunk.to_owned())
                             .or_default()
                             .push(dest.to_owned());
                     }
                 }
                 self.tries = tries;
+                self.handbacks = handbacks;
             }
             Dir::Dests => {
                 self.dests.retain(|id, _| set.contains(id));

@@ -1,6 +1,7 @@
 //! Which chunk a worker claims, and for which destination: a chunk nobody has claimed and
 //! that has no result, on an active destination whose slot is free and that this worker has
-//! not found unreachable lately; workers spread over chunks and destinations by their names.
+//! not found unreachable lately, preferring one the chunk has not failed on or been handed
+//! back by; workers spread over chunks and destinations by their names.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -44,10 +45,11 @@ pub(super) fn pick(
     for k in 0..candidates.len() {
         let chunk = candidates[(spread + k) % candidates.len()];
         let tried = view.tries.get(chunk).map(Vec::as_slice).unwrap_or(&[]);
+        let handed = view.handbacks.get(chunk).map(Vec::as_slice).unwrap_or(&[]);
         let untried: Vec<&String> = active
             .iter()
             .copied()
-            .filter(|d| !tried.contains(d))
+            .filter(|d| !tried.contains(d) && !handed.contains(d))
             .collect();
         // A chunk that failed on a destination goes to another one when there is one, even
         // if that means waiting for it to be free.

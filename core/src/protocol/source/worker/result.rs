@@ -13,6 +13,11 @@ use crate::protocol::{
 };
 use crate::rsync_exit::RsyncExit;
 
+/// Hand-backs of one chunk (destinations that could not be reached) before it fails for
+/// good: a destination that dies is gone from `dests/` within a session timeout, so only a
+/// chunk that no destination can take (a name the destination cannot store, …) gets here.
+pub(in crate::protocol::source) const MAX_HANDBACKS: usize = 10;
+
 /// What a record of a chunk's result says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::protocol::source) enum RecordKind {
@@ -96,24 +101,48 @@ impl Source {
     }
 
     /// The destination could not be reached or went away mid-transfer: not the chunk's
-    /// fault. Gives the chunk back and leaves that destination alone for a session timeout
-    /// (a dead one is gone from dests/ by then).
+    /// fault. Gives the chunk back with a hand-back record (the chunk fails for good after
+    /// [`MAX_HANDBACKS`], with the reason), and leaves that destination alone for a session
+    /// timeout (a dead one is gone from dests/ by then).
     fn dest_failed(&mut self, code: i32, stderr_tail: &str) {
         let Some(job) = self.worker.job() else { return };
         let dest = job.dest.clone();
+        let chunk = job.chunk.clone();
+        let handbacks = self.view.handbacks.get(&chunk).map_or(0, Vec::len) + 1;
+        let error = format!("rsync exit {code}: {}", last_line(stderr_tail));
+        if handbacks >= MAX_HANDBACKS {
+            let error = format!("handed back {handbacks} times, no destination could take it (last: destination {dest}, {error})");
+            return self.record_failure(Some(code), error, true);
+        }
         let message = format!(
-            "destination {dest} failed (rsync exit {code}: {}): giving chunk {} back, not using {dest} for {} s",
-            last_line(stderr_tail),
-            job.chunk,
+            "destination {dest} failed ({error}): giving chunk {chunk} back ({handbacks} of {MAX_HANDBACKS}), not using {dest} for {} s",
             self.cfg.session_timeout.as_secs()
         );
         self.core.reqs.log(Level::Warn, message);
         if let Some(now) = self.core.now {
             let until = now + self.cfg.session_timeout;
-            self.worker.suspect.insert(dest, until);
+            self.worker.suspect.insert(dest.clone(), until);
             self.core.timers.set(Timer::Suspect, until);
         }
-        self.release_current(None);
+        let Some(job) = self.worker.take_job() else {
+            return;
+        };
+        let record = FailedRecord {
+            worker: self.cfg.client_id.clone(),
+            dest: dest.clone(),
+            code: Some(code),
+            error,
+            paths: job.paths.clone(),
+        };
+        let back = MultiOp::Create {
+            path: self
+                .cfg
+                .layout
+                .entry(Dir::Tries, &layout::handback_prefix(&chunk, &dest)),
+            data: record.encode(),
+            mode: CreateMode::PersistentSequential,
+        };
+        self.record(job, back, RecordKind::Try);
     }
 
     /// Records a failed attempt of the current job: a try, or the final failure.
