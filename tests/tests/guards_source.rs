@@ -151,3 +151,24 @@ fn an_unmounted_sub_mount_is_refused_not_copied_as_empty() {
     );
     c.kill_all();
 }
+
+#[test]
+fn a_chunk_no_destination_can_take_fails_with_the_reason_instead_of_circling() {
+    use std::os::unix::ffi::OsStrExt;
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    // rsyncd cannot serve a module whose path is not UTF-8: every transfer ends with
+    // rsync exit 5 (error starting the client-server protocol).
+    let dst = tmp.path().join(std::ffi::OsStr::from_bytes(b"dst-\xff"));
+    generate(&src, 3, 2, 5);
+    fs::create_dir_all(&dst).unwrap();
+    let mut c = Cluster::new(zk.connect(), "handback");
+    c.dest("d1", &dst, "127.0.0.1");
+    c.source("m", &src, &["--depth", "0"]);
+    c.source("w", &src, &["--depth", "0"]);
+    let codes = c.wait_all(LIMIT);
+    let logs = c.all_logs();
+    assert_eq!(codes, vec![Some(0), Some(1), Some(0)], "{logs}");
+    assert!(logs.contains("handed back 10 times"), "{logs}");
+}
