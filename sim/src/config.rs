@@ -31,6 +31,9 @@ pub struct SimConfig {
     pub chunk_entries: u64,
     /// ZooKeeper session timeout.
     pub session_timeout: Duration,
+    /// Sources run a watchdog that kills a frozen agent's rsync a lease after it stopped
+    /// renewing (always, but for a deliberate-mistake check).
+    pub watchdog: bool,
     /// The server's `maxSessionTimeout`: it grants at most this (a quarter of the seeds ask
     /// for more than it grants).
     pub server_max_timeout: Duration,
@@ -94,6 +97,7 @@ impl SimConfig {
             attempts: rng.gen_range(2..=4),
             chunk_entries: [8, 32, 128, 1024, 4096][rng.gen_range(0..5)],
             session_timeout: Duration::from_secs(rng.gen_range(2..=10)),
+            watchdog: std::env::var_os("ZKRSYNC_SIM_NO_WATCHDOG").is_none(),
             // From the seed, not the generator, so the rest of each seed's draws stay.
             server_max_timeout: if seed % 4 == 0 {
                 Duration::from_secs(2)
@@ -128,6 +132,7 @@ impl SimConfig {
             chunk_entries: 4096,
             session_timeout: Duration::from_secs(20),
             server_max_timeout: Duration::MAX,
+            watchdog: true,
             max_latency: Duration::from_micros(250),
             safety: Duration::ZERO,
             faults: false,

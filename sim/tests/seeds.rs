@@ -72,5 +72,8 @@ fn pinned_seeds() {
 /// reporting 0 chunks done after its predecessor deleted results; 5, cleanup failing on a
 /// claim released meanwhile; 1508, the master not waiting for a source it had not listed;
 /// 10870, the outcome lost when the master's session expired after its cleanup; 42, a
-/// stopped session nobody finished; 19008, a worker exiting 2 when the session vanished.
-const PINNED: &[u64] = &[18, 1911, 43, 5, 1508, 10870, 42, 19008];
+/// stopped session nobody finished; 19008, a worker exiting 2 when the session vanished;
+/// 1218, a frozen agent's rsync still running when another worker took its chunk (without
+/// the watchdog); 2855, a master frozen while cleaning up, whose given-up session the
+/// simulated driver did not close (it stood by behind its own old election node).
+const PINNED: &[u64] = &[18, 1911, 43, 5, 1508, 10870, 42, 19008, 1218, 2855];

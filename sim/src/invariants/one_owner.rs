@@ -1,5 +1,6 @@
-//! 3. At most one live owner per chunk: no two rsyncs of the same chunk run at once
-//!    (a killed rsync is dead at once).
+//! 3. At most one live owner per chunk: no two runs of one chunk overlap in time — not even
+//!    when an agent is frozen while its rsync runs on (its watchdog must stop it first). A
+//!    killed rsync is dead at once.
 
 use super::{Check, Violation};
 

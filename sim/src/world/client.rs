@@ -89,6 +89,11 @@ pub struct Client {
     pub dest_id: String,
     /// The process is waiting to be started again.
     pub restart_pending: bool,
+    /// The agent is frozen (SIGSTOP of the agent alone) until then: its machine hears
+    /// nothing, its rsync runs on until its watchdog stops it.
+    pub frozen_until: Option<Instant>,
+    /// What the machine will hear when it thaws, in order, with the session it came on.
+    pub deferred: Vec<(Option<SessionId>, Input)>,
 }
 
 impl Client {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use zkrsync_core::protocol::layout::Dir;
-use zkrsync_core::protocol::{Input, ZkOp};
+use zkrsync_core::protocol::{Input, JobId, ZkOp};
 
 use super::{Event, Kind, World};
 use crate::invariants::Check;
@@ -64,9 +64,19 @@ impl World {
                 }
             }
             // A client crashes and is started again.
-            55..=74 => {
+            55..=68 => {
                 if let Some(c) = self.pick(None) {
                     self.crash(c, true);
+                }
+            }
+            // A source's agent alone is frozen (SIGSTOP, a debugger), often past its session
+            // timeout, while its rsync runs on.
+            69..=74 => {
+                if let Some(c) = self.pick(Some(Kind::Source)) {
+                    if !self.clients[c].partitioned() && self.clients[c].frozen_until.is_none() {
+                        let len = t.mul_f64(self.rng.gen_range(0.2..3.0));
+                        self.freeze(c, len);
+                    }
                 }
             }
             // A destination's tree goes missing for a while.
@@ -100,6 +110,63 @@ impl World {
         self.zk
             .children(&self.layout.dir(Dir::Done))
             .is_some_and(|done| !done.is_empty())
+    }
+
+    /// Freezes the agent of client `c` for `length`: it cannot talk to ZooKeeper (no pings:
+    /// its session expires on the server after the granted timeout) and hears nothing;
+    /// its watchdog, which it no longer feeds, kills its rsync a lease later.
+    pub(super) fn freeze(&mut self, c: usize, length: Duration) {
+        let name = self.clients[c].name.clone();
+        self.note(format!("{name}: agent frozen for {length:?}"));
+        let inc = self.clients[c].incarnation;
+        self.clients[c].frozen_until = Some(self.now + length);
+        self.partition(c, length);
+        if self.cfg.watchdog {
+            let lease = self.cfg.granted_timeout() / 4;
+            self.schedule(lease, Event::WatchdogFires { c, inc });
+        }
+        self.schedule(length, Event::Thaw { c, inc });
+    }
+
+    pub(super) fn on_watchdog(&mut self, c: usize, inc: u32) {
+        let cl = &self.clients[c];
+        if cl.incarnation != inc || cl.frozen_until.is_none() {
+            return;
+        }
+        let live: Vec<JobId> = cl
+            .jobs
+            .iter()
+            .filter(|(_, j)| !j.killed)
+            .map(|(id, _)| *id)
+            .collect();
+        if !live.is_empty() {
+            let name = cl.name.clone();
+            self.note(format!("{name}: watchdog kills {} rsync(s)", live.len()));
+        }
+        for id in live {
+            self.kill_rsync(c, id);
+        }
+    }
+
+    pub(super) fn on_thaw(&mut self, c: usize, inc: u32) -> Check {
+        if self.clients[c].incarnation != inc || self.clients[c].frozen_until.is_none() {
+            return Ok(());
+        }
+        let name = self.clients[c].name.clone();
+        self.note(format!("{name}: agent runs again"));
+        self.clients[c].frozen_until = None;
+        for (session, input) in std::mem::take(&mut self.clients[c].deferred) {
+            // What came on a session the machine has given up meanwhile is gone with it.
+            let of_session = matches!(
+                input,
+                Input::Reply { .. } | Input::Watch { .. } | Input::Session(_)
+            );
+            if of_session && session != self.clients[c].session {
+                continue;
+            }
+            self.feed(c, input)?;
+        }
+        Ok(())
     }
 
     /// Kills client `c` (kill -9); with `restart`, starts it again a little later.

@@ -56,6 +56,10 @@ enum Event {
     OpenSession { c: usize, inc: u32 },
     /// The client's machine asked to be woken at `at` (its `poll_timeout`).
     Wake { c: usize, inc: u32, at: Instant },
+    /// A frozen agent's watchdog sees no lease renewal for a whole lease.
+    WatchdogFires { c: usize, inc: u32 },
+    /// A frozen agent runs again.
+    Thaw { c: usize, inc: u32 },
     /// An rsync job ends.
     RsyncEnd { c: usize, inc: u32, id: JobId },
     /// The client notices its partition.
@@ -281,6 +285,8 @@ impl World {
             tree_present: true,
             watches_tree: false,
             restart_pending: false,
+            frozen_until: None,
+            deferred: Vec::new(),
         });
     }
 
@@ -466,6 +472,11 @@ impl World {
                 Ok(())
             }
             Event::RsyncEnd { c, inc, id } => self.on_rsync_end(c, inc, id),
+            Event::WatchdogFires { c, inc } => {
+                self.on_watchdog(c, inc);
+                Ok(())
+            }
+            Event::Thaw { c, inc } => self.on_thaw(c, inc),
             Event::Detect { c, generation } => self.on_detect(c, generation),
             Event::ClientExpire { c, generation } => self.on_client_expire(c, generation),
             Event::Heal { c, generation } => self.on_heal(c, generation),
@@ -536,6 +547,8 @@ impl World {
         cl.jobs.clear();
         cl.wake_at = None;
         cl.watches_tree = false;
+        cl.frozen_until = None;
+        cl.deferred.clear();
         let machine: Box<dyn Machine> = match cl.kind {
             Kind::Source => Box::new(Source::new(SourceConfig {
                 layout,
@@ -569,9 +582,15 @@ impl World {
         self.schedule_at(at, Event::OpenSession { c, inc });
     }
 
-    /// Feeds an input to client `c`'s machine and carries out what comes out.
+    /// Feeds an input to client `c`'s machine and carries out what comes out (a frozen
+    /// agent hears it when it thaws).
     fn feed(&mut self, c: usize, input: Input) -> Check {
         let now = self.now;
+        if self.clients[c].frozen_until.is_some() {
+            let session = self.clients[c].session;
+            self.clients[c].deferred.push((session, input));
+            return Ok(());
+        }
         let Some(machine) = self.clients[c].machine.as_mut() else {
             return Ok(());
         };
@@ -614,7 +633,14 @@ impl World {
             }
             Output::NewSession => {
                 let cl = &mut self.clients[c];
-                cl.session = None;
+                // The real driver closes the session it gives up (its ephemeral znodes go
+                // at once), when the close can reach the server.
+                let old = cl.session.take().filter(|_| !cl.partitioned());
+                if let Some(s) = old.filter(|s| self.zk.is_alive(*s)) {
+                    self.zk.close(s);
+                    self.route_notifications();
+                }
+                let cl = &mut self.clients[c];
                 cl.wants_session = true;
                 cl.inflight.clear();
                 cl.queued.clear();
