@@ -713,3 +713,53 @@ fn a_destination_failure_hands_the_chunk_back_until_the_bound_then_fails_with_th
     );
     assert_eq!(failed.code, Some(5));
 }
+
+#[test]
+fn a_session_that_cannot_move_says_why() {
+    let p = Progress {
+        chunks: 4,
+        plan_ready: true,
+        done: 1,
+        sources: 1,
+        dests: 1,
+        active_dests: 1,
+        ..Progress::default()
+    };
+    assert!(p
+        .stalled()
+        .unwrap()
+        .starts_with("no worker: the master does not copy"));
+    let p = Progress { sources: 3, ..p };
+    assert_eq!(p.stalled(), None);
+    let no_dest = Progress {
+        dests: 0,
+        active_dests: 0,
+        ..p.clone()
+    };
+    assert!(no_dest.stalled().unwrap().starts_with("no destination"));
+    let paused = Progress {
+        active_dests: 0,
+        ..p.clone()
+    };
+    assert!(paused
+        .stalled()
+        .unwrap()
+        .starts_with("every destination is paused"));
+    // Work under way, a plan still being made, or nothing left: not stalled.
+    for busy in [
+        Progress {
+            running: 1,
+            ..paused.clone()
+        },
+        Progress {
+            plan_ready: false,
+            ..paused.clone()
+        },
+        Progress {
+            done: 4,
+            ..paused.clone()
+        },
+    ] {
+        assert_eq!(busy.stalled(), None, "{busy:?}");
+    }
+}

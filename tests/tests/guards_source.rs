@@ -172,3 +172,31 @@ fn a_chunk_no_destination_can_take_fails_with_the_reason_instead_of_circling() {
     assert_eq!(codes, vec![Some(0), Some(1), Some(0)], "{logs}");
     assert!(logs.contains("handed back 10 times"), "{logs}");
 }
+
+#[test]
+fn a_session_with_only_its_master_says_it_is_stalled_and_why() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 5, 2, 9);
+    fs::create_dir_all(&dst).unwrap();
+    let mut c = Cluster::new(zk.connect(), "alone");
+    c.dest("d1", &dst, "127.0.0.1");
+    let m = c.source("m", &src, &["--progress-every", "1"]);
+    let deadline = Instant::now() + LIMIT;
+    let said = "stalled: no worker: the master does not copy; start another zkrsync source";
+    while !c.agents[m].log_text().contains(said) {
+        assert!(
+            Instant::now() < deadline,
+            "no stalled line\n{}",
+            c.all_logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Another source gets it moving.
+    c.source("w", &src, &[]);
+    for code in c.wait_all(LIMIT) {
+        assert_eq!(code, Some(0), "{}", c.all_logs());
+    }
+    assert_eq!(differences(&src, &dst), "", "{}", c.all_logs());
+}

@@ -387,8 +387,29 @@ pub struct Progress {
     pub sources: u64,
     /// Destinations in the session.
     pub dests: u64,
+    /// Destinations taking work (registered, their tree there).
+    pub active_dests: u64,
     /// Stats of the chunks done so far.
     pub stats: RsyncStats,
+}
+
+impl Progress {
+    /// Why nothing can move, when nothing can: the line a user sees instead of silence.
+    pub fn stalled(&self) -> Option<&'static str> {
+        let left = self.chunks.saturating_sub(self.done + self.failed);
+        if !self.plan_ready || left == 0 || self.running > 0 {
+            return None;
+        }
+        if self.sources <= 1 {
+            Some("no worker: the master does not copy; start another zkrsync source for this session")
+        } else if self.dests == 0 {
+            Some("no destination: start a zkrsync dest for this session")
+        } else if self.active_dests == 0 {
+            Some("every destination is paused (its tree is missing): mount or restore it")
+        } else {
+            None
+        }
+    }
 }
 
 /// A chunk that failed for good.

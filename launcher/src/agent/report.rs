@@ -42,6 +42,9 @@ pub fn progress_line(p: &Progress, elapsed: Duration) -> String {
         let left = p.chunks.saturating_sub(finished) as f64 * secs / finished as f64;
         let _ = write!(line, "; {}/s, about {:.0} s left", bytes(rate as u64), left);
     }
+    if let Some(why) = p.stalled() {
+        let _ = write!(line, "; stalled: {why}");
+    }
     line
 }
 

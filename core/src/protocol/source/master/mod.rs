@@ -91,6 +91,8 @@ pub(super) struct Master {
     pub(super) summary_written: bool,
     /// Cleanup rounds that found the session changed under them.
     clean_rounds: u32,
+    /// Why the session was stalled at the last progress report, if it was.
+    stalled: Option<&'static str>,
 }
 
 impl Source {
@@ -170,7 +172,20 @@ impl Source {
     pub(super) fn on_progress_timer(&mut self, now: Instant) {
         if self.role == Role::Master && !matches!(self.master.phase, MasterPhase::Finished) {
             let progress = self.progress();
+            if let Some(why) = progress.stalled() {
+                if self.master.stalled != Some(why) {
+                    self.core
+                        .reqs
+                        .log(Level::Warn, format!("the session is stalled: {why}"));
+                }
+            }
+            self.master.stalled = progress.stalled();
             self.core.reqs.push(Output::Progress(progress));
+            // The master follows the election only while stopping: a look now and then
+            // keeps the count of sources (and the stalled line) true.
+            if !matches!(self.master.phase, MasterPhase::Stopping) {
+                self.list_election();
+            }
             self.core
                 .timers
                 .set(Timer::Progress, now + self.cfg.progress_every);

@@ -167,6 +167,11 @@ impl Source {
             running: v.claims.len() as u64,
             sources: v.election.len() as u64,
             dests: v.dests.len() as u64,
+            active_dests: v
+                .dests
+                .values()
+                .filter(|r| r.as_ref().is_some_and(|r| r.active))
+                .count() as u64,
             stats,
         }
     }
