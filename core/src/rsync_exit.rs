@@ -12,6 +12,9 @@ pub enum RsyncExit {
     /// waiting for the daemon connection): the destination could not be reached or went
     /// away, which is not the chunk's fault; the code is kept for the message.
     DestUnreachable(i32),
+    /// 25: rsync stopped deleting at the `--max-delete` limit: the run failed for good (a
+    /// retry would hit the same limit).
+    DeleteLimit,
     /// Any other code: the chunk failed on this try.
     Failed(i32),
     /// rsync was killed by a signal.
@@ -25,6 +28,7 @@ impl RsyncExit {
             None => RsyncExit::Killed,
             Some(0) => RsyncExit::Success,
             Some(24) => RsyncExit::Vanished,
+            Some(25) => RsyncExit::DeleteLimit,
             Some(c @ (5 | 10 | 35)) => RsyncExit::DestUnreachable(c),
             Some(c) => RsyncExit::Failed(c),
         }
@@ -48,6 +52,7 @@ mod tests {
             assert_eq!(RsyncExit::of(Some(c)), RsyncExit::DestUnreachable(c));
         }
         assert_eq!(RsyncExit::of(Some(23)), RsyncExit::Failed(23));
+        assert_eq!(RsyncExit::of(Some(25)), RsyncExit::DeleteLimit);
         assert_eq!(RsyncExit::of(None), RsyncExit::Killed);
         assert!(RsyncExit::of(Some(24)).is_done());
         assert!(!RsyncExit::of(Some(12)).is_done());

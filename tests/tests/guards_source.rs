@@ -200,3 +200,38 @@ fn a_session_with_only_its_master_says_it_is_stalled_and_why() {
     }
     assert_eq!(differences(&src, &dst), "", "{}", c.all_logs());
 }
+
+#[test]
+fn a_directory_that_lost_most_of_its_entries_is_not_copied_with_delete() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    fs::create_dir_all(src.join("flat")).unwrap();
+    for i in 0..40 {
+        fs::write(src.join(format!("flat/f{i}")), b"x").unwrap();
+    }
+    fs::create_dir_all(&dst).unwrap();
+    prefill(&src, &dst);
+    let mut c = Cluster::new(zk.connect(), "deleteguard");
+    // Depth 2: `flat` is a directory copied with its own entries only (-d --delete).
+    let opts = &["--delete", "--depth", "2"];
+    c.dest("d1", &dst, "127.0.0.1");
+    let m = c.source("m", &src, opts);
+    let deadline = Instant::now() + LIMIT;
+    while !c.agents[m].log_text().contains("plan published") {
+        assert!(Instant::now() < deadline, "no plan\n{}", c.all_logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Three quarters of the directory go (a half-unmounted project, a mistaken rm).
+    for i in 0..30 {
+        fs::remove_file(src.join(format!("flat/f{i}"))).unwrap();
+    }
+    let before = listing(&dst);
+    c.source("w", &src, opts);
+    let codes = c.wait_all(LIMIT);
+    let logs = c.all_logs();
+    assert_eq!(codes, vec![Some(0), Some(1), Some(0)], "{logs}");
+    assert!(logs.contains("30 fewer than the 40 the plan saw"), "{logs}");
+    assert!(logs.contains("--delete-guard 100"), "{logs}");
+    assert_eq!(listing(&dst), before, "nothing deleted at the destination");
+}

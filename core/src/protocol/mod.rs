@@ -279,6 +279,9 @@ pub enum RsyncOutcome {
     /// The driver did not start rsync because one of the chunk's unit directories is gone
     /// or not a directory now ([`source_tree::Refusal::Unit`]): a failed try of the chunk.
     UnitChanged(String),
+    /// The driver did not start rsync because the delete guard refused a directory's
+    /// `--delete` ([`source_tree::Refusal::Deletes`]): the chunk fails for good.
+    DeleteRefused(String),
     /// rsync could not be started at all.
     SpawnFailed(String),
 }

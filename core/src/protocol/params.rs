@@ -30,7 +30,16 @@ pub struct SessionParams {
     pub rsync_opts: Vec<String>,
     /// `--attempts`.
     pub attempts: u32,
+    /// `--max-delete`: rsync's limit of deletions in each run (`None`: no limit).
+    pub max_delete: Option<u64>,
+    /// `--delete-guard`: a directory copied with `--delete` whose source lost more than this
+    /// percentage of the entries the plan saw there is refused, not run (100: never).
+    pub delete_guard: u32,
 }
+
+/// The default `--delete-guard`: a directory that lost more than half its entries since the
+/// plan is not copied with `--delete`.
+pub const DEFAULT_DELETE_GUARD: u32 = 50;
 
 impl Default for SessionParams {
     fn default() -> Self {
@@ -47,6 +56,8 @@ impl Default for SessionParams {
             timeout: 0,
             rsync_opts: Vec::new(),
             attempts: 3,
+            max_delete: None,
+            delete_guard: DEFAULT_DELETE_GUARD,
         }
     }
 }
@@ -83,6 +94,10 @@ impl SessionParams {
             l.put_bytes("rsync_opt", o.as_bytes());
         }
         l.put("attempts", self.attempts);
+        if let Some(n) = self.max_delete {
+            l.put("max_delete", n);
+        }
+        l.put("delete_guard", self.delete_guard);
         l.into_bytes()
     }
 
@@ -109,6 +124,11 @@ impl SessionParams {
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .collect(),
             attempts: f.num("attempts")?,
+            max_delete: match f.all("max_delete").is_empty() {
+                true => None,
+                false => Some(f.num("max_delete")?),
+            },
+            delete_guard: f.num_or("delete_guard", DEFAULT_DELETE_GUARD)?,
         })
     }
 
@@ -121,7 +141,8 @@ impl SessionParams {
                 .collect();
             format!("[{}]", shown.join(", "))
         }
-        let checks: [(&'static str, String, String); 12] = [
+        let show_max = |m: Option<u64>| m.map_or("none".to_owned(), |n| n.to_string());
+        let checks: [(&'static str, String, String); 14] = [
             ("--depth", session.depth.to_string(), self.depth.to_string()),
             (
                 "--exclude",
@@ -177,6 +198,16 @@ impl SessionParams {
                 "--attempts",
                 session.attempts.to_string(),
                 self.attempts.to_string(),
+            ),
+            (
+                "--max-delete",
+                show_max(session.max_delete),
+                show_max(self.max_delete),
+            ),
+            (
+                "--delete-guard",
+                session.delete_guard.to_string(),
+                self.delete_guard.to_string(),
             ),
         ];
         checks

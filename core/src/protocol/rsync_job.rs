@@ -121,6 +121,13 @@ impl RsyncJob {
                 root_nonempty: plan.root_nonempty,
                 top_dirs: plan.top_dirs.clone(),
                 dirs: chunk.units.iter().map(|u| u.path.clone()).collect(),
+                listed: chunk
+                    .units
+                    .iter()
+                    .filter(|u| params.delete && !u.recursive && !u.listing_failed)
+                    .map(|u| (u.path.clone(), u.weight.saturating_sub(1)))
+                    .collect(),
+                delete_guard: params.delete_guard,
                 mounts: chunk.units.iter().flat_map(|u| u.mounts.clone()).collect(),
             },
         }
@@ -132,6 +139,9 @@ fn invocation_args(recursive: bool, delete: bool, params: &SessionParams) -> Rsy
     args.push(if recursive { "-r" } else { "-d" }.to_owned());
     if delete {
         args.push("--delete".to_owned());
+        if let Some(n) = params.max_delete {
+            args.push(format!("--max-delete={n}"));
+        }
     }
     if params.dry_run {
         args.push("--dry-run".to_owned());

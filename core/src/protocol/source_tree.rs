@@ -45,7 +45,16 @@ pub struct Guards {
     pub dirs: Vec<RelPath>,
     /// Mount points in the run's reach: each must still be one.
     pub mounts: Vec<RelPath>,
+    /// Directories the run copies with `--delete` and without recursion, with the entries
+    /// the plan saw in each.
+    pub listed: Vec<(RelPath, u64)>,
+    /// The percentage of those entries a directory may have lost before its `--delete` is
+    /// refused (100: never refused).
+    pub delete_guard: u32,
 }
+
+/// Entries a directory may always lose before the delete guard looks at the percentage.
+pub const DELETE_GUARD_SLACK: u64 = 10;
 
 /// The sample of the root's directory names a plan keeps: the [`TOP_SAMPLE`] names of
 /// smallest hash (FNV-1a), so that the sample does not depend on listing order.
@@ -77,6 +86,9 @@ pub enum Refusal {
     /// the plan, or a symlink now, which rsync would follow): the run fails, the source
     /// goes on.
     Unit(String),
+    /// A directory copied with `--delete` lost more of its entries since the plan than the
+    /// delete guard allows: the run fails for good, reported, nothing deleted.
+    Deletes(String),
 }
 
 /// Why a run with `guards` must not copy from the source tree at `root`, if it must not.
@@ -84,6 +96,28 @@ pub fn refuse_source<T: FileTree>(tree: &T, root: &Path, guards: &Guards) -> Opt
     refuse_tree(tree, root, guards)
         .map(Refusal::Tree)
         .or_else(|| refuse_units(tree, root, guards).map(Refusal::Unit))
+        .or_else(|| refuse_deletes(tree, root, guards).map(Refusal::Deletes))
+}
+
+/// Why a directory's `--delete` must not run: its source lost more than the guard's
+/// percentage of the entries the plan saw (beyond a small slack).
+fn refuse_deletes<T: FileTree>(tree: &T, root: &Path, guards: &Guards) -> Option<String> {
+    if guards.delete_guard >= 100 {
+        return None;
+    }
+    guards.listed.iter().find_map(|(dir, planned)| {
+        let path = dir.under(root);
+        let now = tree.list(&path).ok()?.entries;
+        let lost = planned.saturating_sub(now);
+        (lost > DELETE_GUARD_SLACK && lost * 100 > planned * u64::from(guards.delete_guard))
+            .then(|| {
+                format!(
+                    "{} has {now} entries, {lost} fewer than the {planned} the plan saw: its --delete would remove them at the destination, so it was not run (more than the --delete-guard of {}%); check the source, or give --delete-guard 100 to allow it",
+                    path.display(),
+                    guards.delete_guard
+                )
+            })
+    })
 }
 
 fn refuse_tree<T: FileTree>(tree: &T, root: &Path, guards: &Guards) -> Option<String> {
@@ -274,6 +308,33 @@ mod tests {
             why.contains("/src/b is no longer a directory (a file now)"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn refuses_a_delete_of_a_directory_that_lost_most_of_its_entries() {
+        let root = Path::new("/src");
+        let mut tree = MemTree::new(root, 0);
+        tree.insert(rel("d"), dir());
+        for i in 0..30 {
+            tree.insert(rel(&format!("d/f{i}")), MemEntry::File);
+        }
+        let guards = |planned: u64, percent: u32| Guards {
+            listed: vec![(rel("d"), planned)],
+            delete_guard: percent,
+            ..Guards::default()
+        };
+        // 30 of 40 left: fine; 30 of 100: refused at 50%, allowed at 100%.
+        assert_eq!(refuse_source(&tree, root, &guards(40, 50)), None);
+        let Some(Refusal::Deletes(why)) = refuse_source(&tree, root, &guards(100, 50)) else {
+            panic!("a directory that lost 70% of its entries is refused");
+        };
+        assert!(
+            why.contains("has 30 entries, 70 fewer than the 100"),
+            "{why}"
+        );
+        assert_eq!(refuse_source(&tree, root, &guards(100, 100)), None);
+        // A small directory may lose a few entries whatever the percentage.
+        assert_eq!(refuse_source(&tree, root, &guards(38, 1)), None);
     }
 
     #[test]

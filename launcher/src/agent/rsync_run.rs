@@ -134,6 +134,7 @@ async fn run_job(
     match refusal {
         Some(Refusal::Tree(reason)) => return RsyncOutcome::SourceMissing(reason),
         Some(Refusal::Unit(reason)) => return RsyncOutcome::UnitChanged(reason),
+        Some(Refusal::Deletes(reason)) => return RsyncOutcome::DeleteRefused(reason),
         None => {}
     }
     let mut total = RsyncStats::default();

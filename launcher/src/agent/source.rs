@@ -68,6 +68,17 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub attempts: u32,
 
+    /// With --delete: rsync's --max-delete, the most deletions each rsync run may make (it
+    /// stops there, and the chunk fails with the reason).
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<u64>,
+
+    /// With --delete: refuse a directory's --delete when its source lost more than PERCENT
+    /// of the entries the plan saw there (an emptied or half-unmounted directory); 100
+    /// never refuses.
+    #[arg(long, default_value_t = zkrsync_core::protocol::params::DEFAULT_DELETE_GUARD, value_name = "PERCENT")]
+    pub delete_guard: u32,
+
     /// The lightest chunk the master makes, in directory entries: each chunk costs one rsync
     /// start and daemon connection, so small chunks make many rsyncs (master only).
     #[arg(long, default_value_t = zkrsync_core::protocol::source::MIN_CHUNK_WEIGHT, value_name = "N")]
@@ -136,6 +147,8 @@ impl SourceArgs {
             timeout: self.timeout,
             rsync_opts: self.rsync_opts.clone(),
             attempts: self.attempts,
+            max_delete: self.max_delete,
+            delete_guard: self.delete_guard,
         }
     }
 
@@ -144,6 +157,12 @@ impl SourceArgs {
             bail!(
                 "--attempts {} is out of range: give 1 to 100",
                 self.attempts
+            );
+        }
+        if !(1..=100).contains(&self.delete_guard) {
+            bail!(
+                "--delete-guard {} is out of range: give a percentage from 1 to 100 (100: never refuse)",
+                self.delete_guard
             );
         }
         if self.chunk_entries == 0 {

@@ -39,6 +39,7 @@ impl World {
         let refused = match source_tree::refuse_source(&view, root, &job.guards) {
             Some(Refusal::Tree(reason)) => Some(RsyncOutcome::SourceMissing(reason)),
             Some(Refusal::Unit(reason)) => Some(RsyncOutcome::UnitChanged(reason)),
+            Some(Refusal::Deletes(reason)) => Some(RsyncOutcome::DeleteRefused(reason)),
             None => None,
         };
         if let Some(outcome) = refused {

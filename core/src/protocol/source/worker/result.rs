@@ -61,6 +61,13 @@ impl Source {
                     self.record_done(code.unwrap_or(0), stats);
                 }
                 RsyncExit::DestUnreachable(code) => self.dest_failed(code, &stderr_tail),
+                RsyncExit::DeleteLimit => {
+                    let error = format!(
+                        "rsync stopped deleting at the --max-delete limit (exit 25): {}",
+                        last_line(&stderr_tail)
+                    );
+                    self.record_failure(code, error, true);
+                }
                 RsyncExit::Failed(c) => {
                     let error = format!("rsync exited with {c}: {}", last_line(&stderr_tail));
                     self.record_failure(code, error, false);
@@ -79,6 +86,7 @@ impl Source {
             RsyncOutcome::SpawnFailed(error) | RsyncOutcome::UnitChanged(error) => {
                 self.record_failure(None, error, false)
             }
+            RsyncOutcome::DeleteRefused(error) => self.record_failure(None, error, true),
         }
     }
 
