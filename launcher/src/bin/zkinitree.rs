@@ -2,7 +2,7 @@
 //! from vsc-zk's config format.
 
 use clap::Parser;
-use zkrsync_launcher::exit_code;
+use zkrsync_core::protocol::exit_code;
 use zkrsync_launcher::initree::{self, InitreeArgs};
 
 fn main() {
