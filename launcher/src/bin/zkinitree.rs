@@ -1,6 +1,8 @@
 //! `zkinitree CONFIG [--servers CONNECT] [--dry-run]`: a ZooKeeper tree with digest ACLs
 //! from vsc-zk's config format.
 
+#![deny(missing_docs)]
+
 use clap::Parser;
 use zkrsync_core::protocol::exit_code;
 use zkrsync_launcher::initree::{self, InitreeArgs};

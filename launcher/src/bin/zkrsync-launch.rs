@@ -1,5 +1,7 @@
 //! `zkrsync-launch HOSTFILE --src SRC --dst DST [-n N] [--zk CONNECT] [-- SOURCE OPTIONS]`.
 
+#![deny(missing_docs)]
+
 use clap::Parser;
 use zkrsync_core::protocol::exit_code;
 use zkrsync_launcher::launch::{self, LaunchArgs};

@@ -1,6 +1,8 @@
 //! `zkrsync`: copy a huge tree with many rsync processes on many hosts, coordinated
 //! through ZooKeeper.
 
+#![deny(missing_docs)]
+
 use clap::{Parser, Subcommand};
 use zkrsync_core::protocol::exit_code;
 use zkrsync_launcher::agent::{check, daemon_mode, dest, paths, source, status};
