@@ -1,5 +1,7 @@
 //! Generated trees and unit lists for the benchmarks.
 
+#![deny(missing_docs)]
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

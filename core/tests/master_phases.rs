@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use harness::{check_golden, FakeZk, Harness};
 use zkrsync_core::plan::Chunk;
-use zkrsync_core::protocol::layout::{chunk_name, DIRS};
+use zkrsync_core::protocol::layout::{chunk_name, Dir};
 use zkrsync_core::protocol::records::{
     DaemonAuth, DestRecord, DoneRecord, FailedRecord, PlanRecord, Secret, StopRecord, SummaryRecord,
 };
@@ -124,13 +124,13 @@ fn session_zk(plan: PlanRecord, chunks: &[Chunk], election_seq: u64) -> FakeZk {
     let mut zk = FakeZk::new();
     zk.create("/zkrsync", b"", CreateMode::Persistent);
     zk.create(ROOT, b"", CreateMode::Persistent);
-    for dir in DIRS {
-        let data = if dir == "plan" {
+    for dir in Dir::ALL {
+        let data = if dir == Dir::Plan {
             plan.encode()
         } else {
             Vec::new()
         };
-        zk.create(&l.at(dir), &data, CreateMode::Persistent);
+        zk.create(&l.dir(dir), &data, CreateMode::Persistent);
     }
     zk.create(
         &l.config(),
@@ -139,7 +139,7 @@ fn session_zk(plan: PlanRecord, chunks: &[Chunk], election_seq: u64) -> FakeZk {
     );
     for (i, c) in chunks.iter().enumerate() {
         zk.create(
-            &l.child("plan", &chunk_name(i as u64)),
+            &l.entry(Dir::Plan, &chunk_name(i as u64)),
             &c.encode(),
             CreateMode::Persistent,
         );
@@ -164,7 +164,7 @@ fn ready_session() -> FakeZk {
     };
     let mut zk = session_zk(plan, &chunks, 3);
     zk.create(
-        &layout().child("dests", "d1"),
+        &layout().entry(Dir::Dests, "d1"),
         &dest_record().encode(),
         CreateMode::Ephemeral,
     );
@@ -263,9 +263,9 @@ fn worker_claims(h: &mut Harness<Source>, at: Duration, chunk: &str) {
     let l = layout();
     h.at(at);
     h.note(&format!("the worker claims chunk {chunk} and slot d1"));
-    h.zk.create(&l.child("claims", chunk), b"h-2", CreateMode::Ephemeral);
+    h.zk.create(&l.entry(Dir::Claims, chunk), b"h-2", CreateMode::Ephemeral);
     h.zk.create(
-        &l.child("slots", "d1"),
+        &l.entry(Dir::Slots, "d1"),
         chunk.as_bytes(),
         CreateMode::Ephemeral,
     );
@@ -276,8 +276,8 @@ fn worker_done(h: &mut Harness<Source>, at: Duration, chunk: &str, files: u64) {
     let l = layout();
     h.at(at);
     h.note(&format!("the worker records chunk {chunk} done"));
-    h.zk.delete(&l.child("claims", chunk));
-    h.zk.delete(&l.child("slots", "d1"));
+    h.zk.delete(&l.entry(Dir::Claims, chunk));
+    h.zk.delete(&l.entry(Dir::Slots, "d1"));
     let record = DoneRecord {
         worker: "h-2".into(),
         dest: "d1".into(),
@@ -291,7 +291,7 @@ fn worker_done(h: &mut Harness<Source>, at: Duration, chunk: &str, files: u64) {
         code: 0,
     };
     h.zk.create(
-        &l.child("done", chunk),
+        &l.entry(Dir::Done, chunk),
         &record.encode(),
         CreateMode::Persistent,
     );
@@ -314,10 +314,10 @@ fn worker_tries(h: &mut Harness<Source>, at: Duration, chunk: &str) {
     h.note(&format!(
         "the worker records a failed attempt of chunk {chunk}"
     ));
-    h.zk.delete(&l.child("claims", chunk));
-    h.zk.delete(&l.child("slots", "d1"));
+    h.zk.delete(&l.entry(Dir::Claims, chunk));
+    h.zk.delete(&l.entry(Dir::Slots, "d1"));
     h.zk.create(
-        &l.child("tries", &format!("{chunk}~d1~")),
+        &l.entry(Dir::Tries, &format!("{chunk}~d1~")),
         &failed_record().encode(),
         CreateMode::PersistentSequential,
     );
@@ -328,10 +328,10 @@ fn worker_fails(h: &mut Harness<Source>, at: Duration, chunk: &str) {
     let l = layout();
     h.at(at);
     h.note(&format!("the worker records chunk {chunk} failed for good"));
-    h.zk.delete(&l.child("claims", chunk));
-    h.zk.delete(&l.child("slots", "d1"));
+    h.zk.delete(&l.entry(Dir::Claims, chunk));
+    h.zk.delete(&l.entry(Dir::Slots, "d1"));
     h.zk.create(
-        &l.child("failed", chunk),
+        &l.entry(Dir::Failed, chunk),
         &failed_record().encode(),
         CreateMode::Persistent,
     );
@@ -393,7 +393,7 @@ fn workers_leave(h: &mut Harness<Source>) {
     );
     h.at(ms(4500));
     h.note("the destination leaves");
-    h.zk.delete(&layout().child("dests", "d1"));
+    h.zk.delete(&layout().entry(Dir::Dests, "d1"));
     h.settle();
 }
 
@@ -450,7 +450,7 @@ fn master_cover_previous_chunks() {
         ["0000000002", "0000000003", "0000000004"]
     );
     for name in chunk_creates(&h) {
-        let c = Chunk::decode(h.zk.data(&layout().child("plan", &name)).unwrap()).unwrap();
+        let c = Chunk::decode(h.zk.data(&layout().entry(Dir::Plan, &name)).unwrap()).unwrap();
         for u in c.units {
             let p = u.path.as_bytes();
             assert!(p != b"a" && p != b"b" && p != b"c", "{u:?} was covered");
@@ -786,17 +786,17 @@ fn master_resume() {
         code: 24,
     };
     zk.create(
-        &l.child("done", "0000000000"),
+        &l.entry(Dir::Done, "0000000000"),
         &done.encode(),
         CreateMode::Persistent,
     );
     zk.create(
-        &l.child("failed", "0000000001"),
+        &l.entry(Dir::Failed, "0000000001"),
         &failed_record().encode(),
         CreateMode::Persistent,
     );
     zk.create(
-        &l.child("claims", "0000000002"),
+        &l.entry(Dir::Claims, "0000000002"),
         b"h-9",
         CreateMode::Ephemeral,
     );

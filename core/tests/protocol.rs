@@ -94,7 +94,7 @@ fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
             }
             .encode(),
         )),
-        ZkOp::GetData { path, .. } if *path == l.child("dests", "d1") => Ok(ZkReply::Data(
+        ZkOp::GetData { path, .. } if *path == l.entry(Dir::Dests, "d1") => Ok(ZkReply::Data(
             DestRecord {
                 address: "127.0.0.1".into(),
                 port: 8730,
@@ -106,7 +106,7 @@ fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
             }
             .encode(),
         )),
-        ZkOp::GetData { path, .. } if *path == l.child("plan", "0000000000") => {
+        ZkOp::GetData { path, .. } if *path == l.entry(Dir::Plan, "0000000000") => {
             Ok(ZkReply::Data(chunk_bytes()))
         }
         ZkOp::GetChildren { path, .. } if *path == l.election() => Ok(ZkReply::Children(vec![
@@ -463,13 +463,13 @@ fn a_destination_registers_pauses_and_leaves_on_stop() {
     assert!(
         !zk_ops(&out)
             .iter()
-            .any(|(_, op)| path_of(op) == l.child("dests", "d1")),
+            .any(|(_, op)| path_of(op) == l.entry(Dir::Dests, "d1")),
         "not before the tree is checked"
     );
     d.handle(now, Input::Tree(TreeState::Present));
     let ops = zk_ops(&drain(&mut d));
     assert!(
-        matches!(&ops[..], [(_, ZkOp::Create { path, mode: CreateMode::Ephemeral, .. })] if *path == l.child("dests", "d1"))
+        matches!(&ops[..], [(_, ZkOp::Create { path, mode: CreateMode::Ephemeral, .. })] if *path == l.entry(Dir::Dests, "d1"))
     );
     d.handle(now, Input::Tree(TreeState::Missing("gone".into())));
     let ops = zk_ops(&drain(&mut d));
@@ -529,7 +529,7 @@ fn a_chunk_found_done_after_its_claim_is_released_not_copied_again() {
             break;
         }
         out = answer(&mut s, now, ops, &|op| match op {
-            ZkOp::Exists { path, .. } if *path == l.child("done", "0000000000") => {
+            ZkOp::Exists { path, .. } if *path == l.entry(Dir::Done, "0000000000") => {
                 Ok(ZkReply::Exists(true))
             }
             _ => world(op, &params),
@@ -551,10 +551,10 @@ fn a_chunk_found_done_after_its_claim_is_released_not_copied_again() {
         multis.get(1).expect("a release after the claim"),
         &vec![
             MultiOp::Delete {
-                path: l.child("claims", "0000000000")
+                path: l.entry(Dir::Claims, "0000000000")
             },
             MultiOp::Delete {
-                path: l.child("slots", "d1")
+                path: l.entry(Dir::Slots, "d1")
             },
         ]
     );
@@ -587,7 +587,7 @@ fn a_chunk_read_after_the_connection_was_lost_starts_no_rsync() {
             timeout: Duration::from_secs(9),
         }),
     );
-    let chunk_path = layout().child("plan", "0000000000");
+    let chunk_path = layout().entry(Dir::Plan, "0000000000");
     let mut pending = zk_ops(&drain(&mut s));
     let mut released = Vec::new();
     for _ in 0..20 {

@@ -8,14 +8,17 @@
 //! | [`initree`] | `zkinitree`: vsc-zk's tree config read, and the tree made with digest ACLs |
 //! | [`vsc`] | vsc-zk compatibility of `zkrsync`: its command line and `zkrs.conf` |
 //!
-//! Shared at the top: [`ini`] (the INI files of `zkinitree` and `--config`), [`exit_code`],
-//! and [`child_death`] (children of the agent and of the launcher die with it).
+//! Shared at the top: [`ini`] (the INI files of `zkinitree` and `--config`) and
+//! [`child_death`] (children of the agent and of the launcher die with it). The exit codes
+//! are the core's one table, [`zkrsync_core::protocol::exit_code`].
 
 #![deny(missing_docs)]
 
 pub mod agent;
 pub mod child_death;
-pub mod exit_code;
+/// The one exit-code table, the core's: re-exported for `launch/`, which still names it
+/// here; new code names [`zkrsync_core::protocol::exit_code`] itself.
+pub use zkrsync_core::protocol::exit_code;
 pub mod ini;
 pub mod initree;
 pub mod launch;

@@ -6,6 +6,8 @@
 //! conformance suite against a real ZooKeeper; the world and its harness need madsim's
 //! simulation (`--cfg madsim`, see `.cargo/sim.toml`).
 
+#![deny(missing_docs)]
+
 pub mod fs_model;
 pub mod invariants;
 pub mod rsync_model;

@@ -1,5 +1,7 @@
 //! Support for the end-to-end tests: the `zkrsync` binary and tree builders.
 
+#![deny(missing_docs)]
+
 pub mod cluster;
 pub mod proxy;
 pub mod sshd;

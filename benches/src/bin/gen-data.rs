@@ -3,6 +3,8 @@
 //! 1-10 KB, one in a hundred 0.5-1.5 MB (about 300 MB in all by default), of pseudo-random bytes; `gen-data DIR --change PERMILLE
 //! --seed S` rewrites that share of the files with new bytes of the same size.
 
+#![deny(missing_docs)]
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! Generates a benchmark tree: `gen-tree DIR [--fanout F] [--levels L] [--files N]`.
 
+#![deny(missing_docs)]
+
 use std::path::PathBuf;
 
 use clap::Parser;

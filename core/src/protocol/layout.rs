@@ -76,11 +76,6 @@ impl Dir {
     }
 }
 
-/// The directories of a session by name, in creation order (parents first).
-pub const DIRS: [&str; 8] = [
-    "election", "dests", "plan", "claims", "slots", "tries", "done", "failed",
-];
-
 /// Why a base path or session name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
@@ -153,7 +148,7 @@ impl Layout {
     }
 
     /// A path below the session's znode.
-    pub fn at(&self, rel: &str) -> String {
+    fn at(&self, rel: &str) -> String {
         format!("{}/{rel}", self.root)
     }
 
@@ -204,11 +199,6 @@ impl Layout {
     /// `dests`.
     pub fn dests(&self) -> String {
         self.dir(Dir::Dests)
-    }
-
-    /// `<dir>/<name>`, by the directory's name (prefer [`Layout::entry`]).
-    pub fn child(&self, dir: &str, name: &str) -> String {
-        format!("{}/{dir}/{name}", self.root)
     }
 }
 
@@ -267,7 +257,7 @@ mod tests {
         let l = Layout::new("/zkrsync", "s1").unwrap();
         assert_eq!(l.root(), "/zkrsync/s1");
         assert_eq!(
-            l.child("claims", "0000000003"),
+            l.entry(Dir::Claims, "0000000003"),
             "/zkrsync/s1/claims/0000000003"
         );
         assert_eq!(l.base_ancestors(), vec!["/zkrsync".to_owned()]);
@@ -287,9 +277,11 @@ mod tests {
         assert_eq!(l.entry_of("/zkrsync/s1/dests"), None);
         assert_eq!(l.entry_of("/zkrsync/s10/dests/x"), None);
         assert_eq!(l.entry_of("/zkrsync/s1/dests/x/y"), None);
-        for (d, name) in Dir::ALL.iter().zip(DIRS) {
-            assert_eq!(d.name(), name);
-        }
+        // The names are the znodes of sessions already in ZooKeeper: they never change.
+        assert_eq!(
+            Dir::ALL.map(Dir::name),
+            ["election", "dests", "plan", "claims", "slots", "tries", "done", "failed"]
+        );
     }
 
     #[test]

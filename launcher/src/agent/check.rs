@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::anyhow;
 use clap::Args;
 use zkrsync_core::protocol::exit_code;
+use zkrsync_core::protocol::layout::Dir;
 use zkrsync_core::protocol::records::DestRecord;
 
 use crate::agent::zk_connect::ZkArgs;
@@ -125,7 +126,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
         };
         let mut verdicts = Vec::new();
         for id in ids {
-            let path = layout.child("dests", &id);
+            let path = layout.entry(Dir::Dests, &id);
             let record = match zk.client.get_data(&path).await {
                 Ok((data, _)) => {
                     DestRecord::decode(&data).map_err(|e| anyhow!("destination {id}: {e}"))?

@@ -171,7 +171,7 @@ pub fn detach(pidfile: &Path, what: &str, log: Option<&Path>) -> anyhow::Result<
                 Ok(p) => p,
                 Err(e) => {
                     let _ = write!(write, "{e:#}");
-                    std::process::exit(crate::exit_code::CONFIG);
+                    std::process::exit(zkrsync_core::protocol::exit_code::CONFIG);
                 }
             };
             let _ = write.write_all(b"ok");

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
+use zkrsync_core::protocol::exit_code;
 use zkrsync_core::unit::Unit;
 use zkrsync_core::walk::{walk, FsTree, Walk};
 
 use crate::agent::walk_args::{absolute_root, WalkArgs};
-use crate::exit_code;
 
 /// Options of `zkrsync paths`.
 #[derive(Debug, Args)]

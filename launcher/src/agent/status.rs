@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
-use zkrsync_core::protocol::layout::{Dir, DIRS};
+use zkrsync_core::protocol::layout::Dir;
 use zkrsync_core::protocol::records::{DoneRecord, PlanRecord, StopRecord};
 use zkrsync_core::protocol::{exit_code, Layout};
 use zookeeper_client as zk;
@@ -80,7 +80,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<i32> {
             Ok((d, _)) => Some(StopRecord::decode(&d)),
             Err(_) => None,
         };
-        let reads: Vec<_> = done.iter().map(|c| zk.client.get_data(&layout.child("done", c))).collect();
+        let reads: Vec<_> = done.iter().map(|c| zk.client.get_data(&layout.entry(Dir::Done, c))).collect();
         let mut files = 0u64;
         let mut bytes = 0u64;
         for r in reads {
@@ -122,13 +122,12 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<i32> {
 
 /// Deletes the session's znodes (children of every directory, then the rest).
 pub async fn delete_session(zk: &Zk, layout: &Layout) -> anyhow::Result<()> {
-    for dir in DIRS {
-        let path = layout.at(dir);
-        let names = count(zk, &path).await?;
+    for dir in Dir::ALL {
+        let names = count(zk, &layout.dir(dir)).await?;
         for batch in names.chunks(500) {
             let mut w = zk.client.new_multi_writer();
             for n in batch {
-                w.add_delete(&format!("{path}/{n}"), None)
+                w.add_delete(&layout.entry(dir, n), None)
                     .map_err(|e| zk_err("delete", e))?;
             }
             match w.commit().await {
@@ -136,13 +135,13 @@ pub async fn delete_session(zk: &Zk, layout: &Layout) -> anyhow::Result<()> {
                 Err(_) => {
                     // Someone deleted some meanwhile: one by one.
                     for n in batch {
-                        let _ = zk.client.delete(&format!("{path}/{n}"), None).await;
+                        let _ = zk.client.delete(&layout.entry(dir, n), None).await;
                     }
                 }
             }
         }
     }
-    for path in DIRS.iter().map(|d| layout.at(d)).chain([
+    for path in Dir::ALL.into_iter().map(|d| layout.dir(d)).chain([
         layout.config(),
         layout.stop(),
         layout.root().to_owned(),

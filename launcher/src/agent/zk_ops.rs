@@ -97,168 +97,138 @@ pub fn start<'a>(zk: &'a Zk, id: ReqId, op: ZkOp) -> ReplyFuture<'a> {
             path,
             data,
             mode: m,
-        } => {
-            // A one-operation multi: its future borrows only the client, not the path.
-            let mut writer = client.new_multi_writer();
-            let acls = if zk.shared.contains(&path) {
-                zookeeper_client::Acls::anyone_all()
-            } else {
-                zk.acls
-            };
-            let options = mode(m).with_acls(acls);
-            if let Err(e) = writer.add_create(&path, &data, &options) {
-                let e = map_error(&e);
-                return Box::pin(async move { done(id, Err(e)) });
-            }
-            let fut = writer.commit();
-            Box::pin(async move {
-                let result = match fut.await {
-                    Ok(mut results) => match results.pop() {
-                        Some(zk::MultiWriteResult::Create { path, .. }) => {
-                            Ok(ZkReply::Created(path))
-                        }
-                        other => Err(ZkError::Other(format!(
-                            "unexpected create result {other:?}"
-                        ))),
-                    },
-                    Err(zk::MultiWriteError::OperationFailed { source, .. }) => {
-                        Err(map_error(&source))
-                    }
-                    Err(zk::MultiWriteError::RequestFailed { source }) => Err(map_error(&source)),
-                };
-                done(id, result)
-            })
-        }
-        ZkOp::Delete { path } => {
-            let fut = client.delete(&path, None);
-            Box::pin(async move {
-                done(
-                    id,
-                    fut.await.map(|_| ZkReply::Done).map_err(|e| map_error(&e)),
-                )
-            })
-        }
+        } => create(zk, id, &path, &data, m),
+        ZkOp::Delete { path } => answer(id, client.delete(&path, None), |()| ZkReply::Done),
         ZkOp::SetData { path, data } => {
-            let fut = client.set_data(&path, &data, None);
-            Box::pin(async move {
-                done(
-                    id,
-                    fut.await.map(|_| ZkReply::Done).map_err(|e| map_error(&e)),
-                )
-            })
+            answer(id, client.set_data(&path, &data, None), |_| ZkReply::Done)
         }
         ZkOp::GetData { path, watch: false } => {
-            let fut = client.get_data(&path);
-            Box::pin(async move {
-                done(
-                    id,
-                    fut.await
-                        .map(|(d, _)| ZkReply::Data(d))
-                        .map_err(|e| map_error(&e)),
-                )
-            })
+            answer(id, client.get_data(&path), |(d, _)| ZkReply::Data(d))
         }
         ZkOp::GetData { path, watch: true } => {
-            let fut = client.get_and_watch_data(&path);
-            Box::pin(async move {
-                match fut.await {
-                    Ok((data, _, w)) => Replied {
-                        input: Input::Reply {
-                            id,
-                            result: Ok(ZkReply::Data(data)),
-                        },
-                        watch: Some(w),
-                    },
-                    Err(e) => done(id, Err(map_error(&e))),
-                }
+            answer_watched(id, client.get_and_watch_data(&path), |(d, _, w)| {
+                (ZkReply::Data(d), w)
             })
         }
         ZkOp::GetChildren { path, watch: false } => {
-            let fut = client.list_children(&path);
-            Box::pin(async move {
-                done(
-                    id,
-                    fut.await.map(ZkReply::Children).map_err(|e| map_error(&e)),
-                )
-            })
+            answer(id, client.list_children(&path), ZkReply::Children)
         }
         ZkOp::GetChildren { path, watch: true } => {
-            let fut = client.list_and_watch_children(&path);
-            Box::pin(async move {
-                match fut.await {
-                    Ok((names, w)) => Replied {
-                        input: Input::Reply {
-                            id,
-                            result: Ok(ZkReply::Children(names)),
-                        },
-                        watch: Some(w),
-                    },
-                    Err(e) => done(id, Err(map_error(&e))),
-                }
+            answer_watched(id, client.list_and_watch_children(&path), |(names, w)| {
+                (ZkReply::Children(names), w)
             })
         }
-        ZkOp::Exists { path, watch: false } => {
-            let fut = client.check_stat(&path);
-            Box::pin(async move {
-                done(
-                    id,
-                    fut.await
-                        .map(|s| ZkReply::Exists(s.is_some()))
-                        .map_err(|e| map_error(&e)),
-                )
-            })
-        }
+        ZkOp::Exists { path, watch: false } => answer(id, client.check_stat(&path), |s| {
+            ZkReply::Exists(s.is_some())
+        }),
         ZkOp::Exists { path, watch: true } => {
-            let fut = client.check_and_watch_stat(&path);
-            Box::pin(async move {
-                match fut.await {
-                    Ok((stat, w)) => Replied {
-                        input: Input::Reply {
-                            id,
-                            result: Ok(ZkReply::Exists(stat.is_some())),
-                        },
-                        watch: Some(w),
-                    },
-                    Err(e) => done(id, Err(map_error(&e))),
-                }
+            answer_watched(id, client.check_and_watch_stat(&path), |(s, w)| {
+                (ZkReply::Exists(s.is_some()), w)
             })
         }
-        ZkOp::Multi(ops) => {
-            let mut writer = client.new_multi_writer();
-            for op in &ops {
-                let added = match op {
-                    MultiOp::Create {
-                        path,
-                        data,
-                        mode: m,
-                    } => {
-                        let options = mode(*m).with_acls(zk.acls);
-                        writer.add_create(path, data, &options)
-                    }
-                    MultiOp::Delete { path } => writer.add_delete(path, None),
-                    MultiOp::SetData { path, data } => writer.add_set_data(path, data, None),
-                };
-                if let Err(e) = added {
-                    let e = map_error(&e);
-                    return Box::pin(async move { done(id, Err(e)) });
+        ZkOp::Multi(ops) => multi(zk, id, &ops),
+    }
+}
+
+/// The reply of a request that leaves no watch: `reply` makes the core's reply of the
+/// client's answer.
+fn answer<'a, T>(
+    id: ReqId,
+    request: impl Future<Output = Result<T, zk::Error>> + Send + 'a,
+    reply: impl FnOnce(T) -> ZkReply + Send + 'a,
+) -> ReplyFuture<'a> {
+    Box::pin(async move { done(id, request.await.map(reply).map_err(|e| map_error(&e))) })
+}
+
+/// The reply of a request that leaves a watch: `reply` makes the core's reply and the
+/// watch of the client's answer.
+fn answer_watched<'a, T>(
+    id: ReqId,
+    request: impl Future<Output = Result<T, zk::Error>> + Send + 'a,
+    reply: impl FnOnce(T) -> (ZkReply, zk::OneshotWatcher) + Send + 'a,
+) -> ReplyFuture<'a> {
+    Box::pin(async move {
+        match request.await {
+            Ok(answer) => {
+                let (result, watch) = reply(answer);
+                Replied {
+                    input: Input::Reply {
+                        id,
+                        result: Ok(result),
+                    },
+                    watch: Some(watch),
                 }
             }
-            let fut = writer.commit();
-            Box::pin(async move {
-                let result = match fut.await {
-                    Ok(_) => Ok(ZkReply::Done),
-                    Err(zk::MultiWriteError::OperationFailed { index, source }) => {
-                        Err(ZkError::MultiFailed {
-                            index,
-                            error: Box::new(map_error(&source)),
-                        })
-                    }
-                    Err(zk::MultiWriteError::RequestFailed { source }) => Err(map_error(&source)),
-                };
-                done(id, result)
-            })
+            Err(e) => done(id, Err(map_error(&e))),
+        }
+    })
+}
+
+/// A create, sent as a one-operation multi: its future borrows only the client, not the
+/// path. A path of [`Zk::shared`] is open to anyone; every other gets the session's ACL.
+fn create<'a>(zk: &'a Zk, id: ReqId, path: &str, data: &[u8], m: CreateMode) -> ReplyFuture<'a> {
+    let mut writer = zk.client.new_multi_writer();
+    let acls = if zk.shared.iter().any(|s| s == path) {
+        zookeeper_client::Acls::anyone_all()
+    } else {
+        zk.acls
+    };
+    let options = mode(m).with_acls(acls);
+    if let Err(e) = writer.add_create(path, data, &options) {
+        let e = map_error(&e);
+        return Box::pin(async move { done(id, Err(e)) });
+    }
+    let fut = writer.commit();
+    Box::pin(async move {
+        let result = match fut.await {
+            Ok(mut results) => match results.pop() {
+                Some(zk::MultiWriteResult::Create { path, .. }) => Ok(ZkReply::Created(path)),
+                other => Err(ZkError::Other(format!(
+                    "unexpected create result {other:?}"
+                ))),
+            },
+            Err(zk::MultiWriteError::OperationFailed { source, .. }) => Err(map_error(&source)),
+            Err(zk::MultiWriteError::RequestFailed { source }) => Err(map_error(&source)),
+        };
+        done(id, result)
+    })
+}
+
+/// A multi: every operation or none; a failed one is named by its index.
+fn multi<'a>(zk: &'a Zk, id: ReqId, ops: &[MultiOp]) -> ReplyFuture<'a> {
+    let mut writer = zk.client.new_multi_writer();
+    for op in ops {
+        let added = match op {
+            MultiOp::Create {
+                path,
+                data,
+                mode: m,
+            } => {
+                let options = mode(*m).with_acls(zk.acls);
+                writer.add_create(path, data, &options)
+            }
+            MultiOp::Delete { path } => writer.add_delete(path, None),
+            MultiOp::SetData { path, data } => writer.add_set_data(path, data, None),
+        };
+        if let Err(e) = added {
+            let e = map_error(&e);
+            return Box::pin(async move { done(id, Err(e)) });
         }
     }
+    let fut = writer.commit();
+    Box::pin(async move {
+        let result = match fut.await {
+            Ok(_) => Ok(ZkReply::Done),
+            Err(zk::MultiWriteError::OperationFailed { index, source }) => {
+                Err(ZkError::MultiFailed {
+                    index,
+                    error: Box::new(map_error(&source)),
+                })
+            }
+            Err(zk::MultiWriteError::RequestFailed { source }) => Err(map_error(&source)),
+        };
+        done(id, result)
+    })
 }
 
 #[cfg(test)]

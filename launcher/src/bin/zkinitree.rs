@@ -1,8 +1,10 @@
 //! `zkinitree CONFIG [--servers CONNECT] [--dry-run]`: a ZooKeeper tree with digest ACLs
 //! from vsc-zk's config format.
 
+#![deny(missing_docs)]
+
 use clap::Parser;
-use zkrsync_launcher::exit_code;
+use zkrsync_core::protocol::exit_code;
 use zkrsync_launcher::initree::{self, InitreeArgs};
 
 fn main() {

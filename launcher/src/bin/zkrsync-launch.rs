@@ -1,7 +1,9 @@
 //! `zkrsync-launch HOSTFILE --src SRC --dst DST [-n N] [--zk CONNECT] [-- SOURCE OPTIONS]`.
 
+#![deny(missing_docs)]
+
 use clap::Parser;
-use zkrsync_launcher::exit_code;
+use zkrsync_core::protocol::exit_code;
 use zkrsync_launcher::launch::{self, LaunchArgs};
 
 fn main() {

@@ -1,13 +1,27 @@
 //! `zkrsync`: copy a huge tree with many rsync processes on many hosts, coordinated
 //! through ZooKeeper.
 
+#![deny(missing_docs)]
+
 use clap::{Parser, Subcommand};
+use zkrsync_core::protocol::exit_code;
 use zkrsync_launcher::agent::{check, daemon_mode, dest, paths, source, status, watchdog};
-use zkrsync_launcher::exit_code;
 use zkrsync_launcher::vsc;
 
 #[derive(Debug, Parser)]
-#[command(name = "zkrsync", version, about, propagate_version = true)]
+#[command(
+    name = "zkrsync",
+    version,
+    about,
+    propagate_version = true,
+    after_help = exit_code::help(&[
+        exit_code::OK,
+        exit_code::PARTIAL,
+        exit_code::CONFIG,
+        exit_code::NO_SESSION,
+        exit_code::INTERRUPTED,
+    ])
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::Parser;
+use zkrsync_core::protocol::exit_code;
 use zookeeper_client::{self as zk, Acl, Permission};
 
 use crate::initree::config::{self, Znode, ADMIN};
@@ -19,7 +20,10 @@ use crate::initree::config::{self, Znode, ADMIN};
     name = "zkinitree",
     version,
     about = "Build a ZooKeeper tree with digest ACLs from a vsc-zk config file",
-    after_help = "The config: [MAIN] servers=…; [root] passwd=… (path=/chroot); a section per user with passwd=…; a section per znode (/a/b) with permission sets (r w c d a, or all) = comma-separated users, and value=…"
+    after_help = format!(
+        "The config: [MAIN] servers=…; [root] passwd=… (path=/chroot); a section per user with passwd=…; a section per znode (/a/b) with permission sets (r w c d a, or all) = comma-separated users, and value=…\n\n{}",
+        exit_code::help(&[exit_code::OK, exit_code::CONFIG])
+    )
 )]
 pub struct InitreeArgs {
     /// The config file.

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 
 use crate::agent::daemon_mode::DEFAULT_LOGFILE;
 use crate::vsc::config::servers_connect;
@@ -91,100 +91,163 @@ pub fn translate(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     if !is_vsc(&args) {
         return Ok(args);
     }
-    let mut flags: Vec<&str> = Vec::new();
-    let mut values: Vec<(&str, OsString)> = Vec::new();
-    let mut i = 1;
-    while i < args.len() {
-        let arg = args[i].to_string_lossy().into_owned();
-        i += 1;
-        let (name, inline): (String, Option<OsString>) = if let Some(long) = arg.strip_prefix("--")
-        {
-            match long.split_once('=') {
-                Some((n, v)) => (n.to_owned(), Some(v.into())),
-                None => (long.to_owned(), None),
-            }
-        } else if let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1) {
-            let c = short.chars().next().unwrap_or('-');
-            let long = FLAGS
-                .iter()
-                .chain(VALUES.iter())
-                .find(|(_, s)| *s == Some(c))
-                .map(|(n, _)| *n);
-            match long {
-                Some(n) => (n.to_owned(), None),
-                None => bail!(
-                    "vsc-zk option -{c} is unknown: run zkrsync --help for this zkrsync's options"
-                ),
-            }
-        } else {
-            bail!("{arg:?} is not a vsc-zk option: vsc-zk's zkrsync takes only options (the path goes with -r)");
-        };
-        if let Some((n, _)) = FLAGS.iter().find(|(n, _)| *n == name) {
-            if inline.is_some() {
-                bail!("--{n} takes no value");
-            }
-            flags.push(n);
-        } else if let Some((n, _)) = VALUES.iter().find(|(n, _)| *n == name) {
-            let value = match inline {
-                Some(v) => v,
-                None => match args.get(i) {
-                    Some(v) => {
-                        i += 1;
-                        v.clone()
-                    }
-                    None => bail!("--{n} needs a value"),
-                },
-            };
-            values.push((n, value));
-        } else if name == "netcat" {
-            bail!("--netcat is not supported: zkrsync checks each daemon when it registers; run a small session with --dryrun to test the network");
-        } else if name == "dropcache" {
-            bail!("--dropcache needs a patched rsync: give it with --arbitopts drop-cache if yours has it");
-        } else {
-            bail!("--{name} is not a vsc-zk zkrsync option: run zkrsync --help for this zkrsync's options");
-        }
+    let given = Given::parse(&args)?;
+    let role = given.role()?;
+    let mut out: Vec<OsString> = vec![args[0].clone(), role.command().into()];
+    if role != Role::PathsOnly {
+        given.push_session(&mut out)?;
     }
-    let has = |f: &str| flags.contains(&f);
-    let roles: Vec<Role> = [
-        (has("source"), Role::Source),
-        (has("destination"), Role::Dest),
-        (has("state"), Role::State),
-        (has("pathsonly"), Role::PathsOnly),
-    ]
-    .into_iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, r)| r)
-    .collect();
-    let role = match roles.as_slice() {
-        [r] => *r,
-        [] => bail!("give a role: -S (source), -D (destination), --state or --pathsonly"),
-        _ if has("source") && has("destination") => {
-            bail!("a client cannot be the source AND the destination: give -S or -D")
-        }
-        _ => bail!("give one of -S, -D, --state and --pathsonly"),
-    };
-    let mut out: Vec<OsString> = vec![args[0].clone()];
-    out.push(
-        match role {
+    given.push_path(role, &mut out)?;
+    if matches!(role, Role::Source | Role::PathsOnly) {
+        given.push_walk(&mut out);
+    }
+    if role == Role::Source {
+        given.push_source(&mut out);
+    }
+    if role == Role::Dest {
+        given.push_dest(&mut out);
+    }
+    if matches!(role, Role::Source | Role::Dest) {
+        given.push_agent(&mut out);
+    }
+    Ok(out)
+}
+
+impl Role {
+    /// Our subcommand for the role.
+    fn command(self) -> &'static str {
+        match self {
             Role::Source => "source",
             Role::Dest => "dest",
             Role::State => "status",
             Role::PathsOnly => "paths",
         }
-        .into(),
-    );
-    let agent = matches!(role, Role::Source | Role::Dest);
-    let walks = matches!(role, Role::Source | Role::PathsOnly);
-    let zk = role != Role::PathsOnly;
-    let value = |n: &str| {
-        values
+    }
+}
+
+/// The name of the option one word of the command line gives (long, or the long name of a
+/// short letter), and its `=value` if the word holds one.
+fn option_name(arg: &str) -> anyhow::Result<(String, Option<OsString>)> {
+    if let Some(long) = arg.strip_prefix("--") {
+        return Ok(match long.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.into())),
+            None => (long.to_owned(), None),
+        });
+    }
+    let Some(short) = arg.strip_prefix('-').filter(|s| s.len() == 1) else {
+        bail!("{arg:?} is not a vsc-zk option: vsc-zk's zkrsync takes only options (the path goes with -r)");
+    };
+    let c = short.chars().next().unwrap_or('-');
+    match FLAGS
+        .iter()
+        .chain(VALUES.iter())
+        .find(|(_, s)| *s == Some(c))
+    {
+        Some((n, _)) => Ok(((*n).to_owned(), None)),
+        None => {
+            bail!("vsc-zk option -{c} is unknown: run zkrsync --help for this zkrsync's options")
+        }
+    }
+}
+
+/// The error for an option vsc-zk's zkrsync has and this one does not, or that neither has.
+fn not_taken(name: &str) -> anyhow::Error {
+    match name {
+        "netcat" => anyhow!("--netcat is not supported: zkrsync checks each daemon when it registers; run a small session with --dryrun to test the network"),
+        "dropcache" => anyhow!("--dropcache needs a patched rsync: give it with --arbitopts drop-cache if yours has it"),
+        _ => anyhow!("--{name} is not a vsc-zk zkrsync option: run zkrsync --help for this zkrsync's options"),
+    }
+}
+
+/// The vsc-zk options of one command line: the flags set and the values given, in order.
+struct Given {
+    flags: Vec<&'static str>,
+    values: Vec<(&'static str, OsString)>,
+}
+
+impl Given {
+    /// Reads every option of `args` (the whole command line).
+    fn parse(args: &[OsString]) -> anyhow::Result<Given> {
+        let mut given = Given {
+            flags: Vec::new(),
+            values: Vec::new(),
+        };
+        let mut words = args.iter().skip(1);
+        while let Some(arg) = words.next() {
+            let (name, inline) = option_name(&arg.to_string_lossy())?;
+            if let Some((n, _)) = FLAGS.iter().find(|(n, _)| *n == name) {
+                if inline.is_some() {
+                    bail!("--{n} takes no value");
+                }
+                given.flags.push(n);
+            } else if let Some((n, _)) = VALUES.iter().find(|(n, _)| *n == name) {
+                let value = match inline.or_else(|| words.next().cloned()) {
+                    Some(v) => v,
+                    None => bail!("--{n} needs a value"),
+                };
+                given.values.push((n, value));
+            } else {
+                return Err(not_taken(&name));
+            }
+        }
+        Ok(given)
+    }
+
+    /// Whether the flag was given.
+    fn has(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// The value of `name`, the last one when it was given more than once.
+    fn value(&self, name: &str) -> Option<OsString> {
+        self.values
             .iter()
             .rev()
-            .find(|(k, _)| *k == n)
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.clone())
-    };
-    if zk {
-        if let Some(files) = value("configfiles") {
+    }
+
+    /// The items of every comma-separated list given as `name`, in order.
+    fn list_items(&self, name: &str) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(k, _)| *k == name)
+            .flat_map(|(_, list)| {
+                list.to_string_lossy()
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The one role the flags give.
+    fn role(&self) -> anyhow::Result<Role> {
+        let roles: Vec<Role> = [
+            (self.has("source"), Role::Source),
+            (self.has("destination"), Role::Dest),
+            (self.has("state"), Role::State),
+            (self.has("pathsonly"), Role::PathsOnly),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, r)| r)
+        .collect();
+        match roles.as_slice() {
+            [r] => Ok(*r),
+            [] => bail!("give a role: -S (source), -D (destination), --state or --pathsonly"),
+            _ if self.has("source") && self.has("destination") => {
+                bail!("a client cannot be the source AND the destination: give -S or -D")
+            }
+            _ => bail!("give one of -S, -D, --state and --pathsonly"),
+        }
+    }
+
+    /// The session's options, for every role that uses ZooKeeper: config file, servers,
+    /// session name, credentials.
+    fn push_session(&self, out: &mut Vec<OsString>) -> anyhow::Result<()> {
+        if let Some(files) = self.value("configfiles") {
             let list: Vec<&str> = files
                 .to_str()
                 .unwrap_or("")
@@ -194,53 +257,57 @@ pub fn translate(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             if list.len() != 1 {
                 bail!("--configfiles {files:?}: give exactly one file");
             }
-            push(&mut out, "--config", list[0].into());
+            push(out, "--config", list[0].into());
         }
-        if let Some(s) = value("servers") {
-            push(
-                &mut out,
-                "--zk",
-                servers_connect(&s.to_string_lossy()).into(),
-            );
+        if let Some(s) = self.value("servers") {
+            push(out, "--zk", servers_connect(&s.to_string_lossy()).into());
         }
-        if let Some(s) = value("session") {
-            push(&mut out, "--session", s);
+        if let Some(s) = self.value("session") {
+            push(out, "--session", s);
         }
-        match (value("user"), value("passwd")) {
+        match (self.value("user"), self.value("passwd")) {
             (Some(u), Some(p)) => {
                 let mut auth = u;
                 auth.push(":");
                 auth.push(p);
-                push(&mut out, "--auth", auth);
+                push(out, "--auth", auth);
             }
             (None, None) => {}
             _ => bail!("give --user and --passwd together (the session's credentials)"),
         }
+        Ok(())
     }
-    if role == Role::State {
-        // status takes no path.
-    } else if let Some(p) = value("rsyncpath") {
-        push(&mut out, "--path", p);
-    } else {
-        bail!("give the path with -r PATH (vsc-zk's --rsyncpath)");
+
+    /// `--path`, which every role but `status` needs.
+    fn push_path(&self, role: Role, out: &mut Vec<OsString>) -> anyhow::Result<()> {
+        if role == Role::State {
+            // status takes no path.
+        } else if let Some(p) = self.value("rsyncpath") {
+            push(out, "--path", p);
+        } else {
+            bail!("give the path with -r PATH (vsc-zk's --rsyncpath)");
+        }
+        Ok(())
     }
-    if walks {
-        if let Some(d) = value("depth") {
-            push(&mut out, "--depth", d);
+
+    /// The walk's options, for the roles that walk the tree (source, paths).
+    fn push_walk(&self, out: &mut Vec<OsString>) {
+        if let Some(d) = self.value("depth") {
+            push(out, "--depth", d);
         }
-        if let Some(e) = value("excludere") {
-            push(&mut out, "--exclude", e);
+        if let Some(e) = self.value("excludere") {
+            push(out, "--exclude", e);
         }
-        if let Some(u) = value("excl_usr") {
-            push(&mut out, "--exclude-owner", u);
+        if let Some(u) = self.value("excl_usr") {
+            push(out, "--exclude-owner", u);
         }
-        for (_, list) in values.iter().filter(|(k, _)| *k == "rsubpaths") {
-            for sub in list.to_string_lossy().split(',').filter(|s| !s.is_empty()) {
-                push(&mut out, "--subpath", sub.into());
-            }
+        for sub in self.list_items("rsubpaths") {
+            push(out, "--subpath", sub.into());
         }
     }
-    if role == Role::Source {
+
+    /// The source's own options: what rsync does, the done file.
+    fn push_source(&self, out: &mut Vec<OsString>) {
         for (flag, ours) in [
             ("dryrun", "--dry-run"),
             ("delete", "--delete"),
@@ -248,56 +315,58 @@ pub fn translate(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             ("hardlinks", "--hard-links"),
             ("inplace", "--inplace"),
         ] {
-            if has(flag) {
+            if self.has(flag) {
                 out.push(ours.into());
             }
         }
-        if let Some(t) = value("timeout") {
-            push(&mut out, "--timeout", t);
+        if let Some(t) = self.value("timeout") {
+            push(out, "--timeout", t);
         }
-        if let Some(f) = value("done-file") {
-            push(&mut out, "--done-file", f);
+        if let Some(f) = self.value("done-file") {
+            push(out, "--done-file", f);
         }
-        for (_, list) in values.iter().filter(|(k, _)| *k == "arbitopts") {
-            for opt in list.to_string_lossy().split(',').filter(|s| !s.is_empty()) {
-                // vsc-zk: long names, a colon between key and value.
-                let opt = match opt.split_once(':') {
-                    Some((k, v)) => format!("--rsync-opt=--{k}={v}"),
-                    None => format!("--rsync-opt=--{opt}"),
-                };
-                out.push(opt.into());
-            }
+        for opt in self.list_items("arbitopts") {
+            // vsc-zk: long names, a colon between key and value.
+            let opt = match opt.split_once(':') {
+                Some((k, v)) => format!("--rsync-opt=--{k}={v}"),
+                None => format!("--rsync-opt=--{opt}"),
+            };
+            out.push(opt.into());
         }
     }
-    if role == Role::Dest {
-        if let Some(p) = value("rsyncport") {
-            push(&mut out, "--port", p);
+
+    /// The destination's own options: its daemon's port, its domain.
+    fn push_dest(&self, out: &mut Vec<OsString>) {
+        if let Some(p) = self.value("rsyncport") {
+            push(out, "--port", p);
         }
-        if let Some(p) = value("startport") {
-            push(&mut out, "--start-port", p);
+        if let Some(p) = self.value("startport") {
+            push(out, "--start-port", p);
         }
-        if let Some(d) = value("domain") {
-            push(&mut out, "--domain", d);
+        if let Some(d) = self.value("domain") {
+            push(out, "--domain", d);
         }
     }
-    if agent {
-        if has("verbose") || has("debug") {
+
+    /// The options of both agents (source and destination): logging, daemon mode.
+    fn push_agent(&self, out: &mut Vec<OsString>) {
+        if self.has("verbose") || self.has("debug") {
             out.push("--verbose".into());
         }
-        if has("daemon") {
+        if self.has("daemon") {
             out.push("--daemon".into());
         }
-        if let Some(p) = value("pidfile") {
-            push(&mut out, "--pidfile", p);
+        if let Some(p) = self.value("pidfile") {
+            push(out, "--pidfile", p);
         }
         // vsc-zk always logs to a file, by default under /tmp/zkrsync/.
         push(
-            &mut out,
+            out,
             "--log-file",
-            value("logfile").unwrap_or_else(|| DEFAULT_LOGFILE.into()),
+            self.value("logfile")
+                .unwrap_or_else(|| DEFAULT_LOGFILE.into()),
         );
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -228,29 +228,49 @@ fn given(args: &[OsString], option: &str) -> bool {
 
 /// `args` (the whole command line) with `--config FILE` replaced by the options it holds.
 pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
-    let Some(at) = args
-        .iter()
-        .position(|a| a == "--config" || a.to_string_lossy().starts_with("--config="))
-    else {
-        return Ok(args);
-    };
     let mut args = args;
-    let file: OsString = if args[at] == "--config" {
-        if at + 1 >= args.len() {
-            bail!("--config needs a file: give --config zkrs.conf");
-        }
-        let f = args.remove(at + 1);
-        args.remove(at);
-        f
-    } else {
-        let a = args.remove(at);
-        a.to_string_lossy().trim_start_matches("--config=").into()
+    let Some(file) = take_config(&mut args)? else {
+        return Ok(args);
     };
     let command = args
         .get(1)
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
     let path = Path::new(&file);
+    let entries = read_main(path)?;
+    let mut extra = options_of(&entries, &command, &args, path)?;
+    extra.extend(auth_of(&entries, &command, &args));
+    let insert_at = 2.min(args.len());
+    args.splice(insert_at..insert_at, extra);
+    Ok(args)
+}
+
+/// Takes `--config FILE` (or `--config=FILE`) out of `args` and returns FILE; None when
+/// the command line has no `--config`.
+fn take_config(args: &mut Vec<OsString>) -> anyhow::Result<Option<OsString>> {
+    let Some(at) = args
+        .iter()
+        .position(|a| a == "--config" || a.to_string_lossy().starts_with("--config="))
+    else {
+        return Ok(None);
+    };
+    if args[at] == "--config" {
+        if at + 1 >= args.len() {
+            bail!("--config needs a file: give --config zkrs.conf");
+        }
+        let f = args.remove(at + 1);
+        args.remove(at);
+        Ok(Some(f))
+    } else {
+        let a = args.remove(at);
+        Ok(Some(
+            a.to_string_lossy().trim_start_matches("--config=").into(),
+        ))
+    }
+}
+
+/// The `[MAIN]` keys of the zkrs.conf at `path`, in order; every key one zkrsync knows.
+fn read_main(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --config {}", path.display()))?;
     let entries = main_section(&text, path)?;
@@ -260,14 +280,6 @@ pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             path.display()
         );
     }
-    let value = |name: &str| {
-        entries
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let mut extra: Vec<OsString> = Vec::new();
     for (key, _) in &entries {
         if !IGNORED.contains(&key.as_str()) && !KEYS.iter().any(|k| k.name == key) {
             bail!(
@@ -276,9 +288,32 @@ pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             );
         }
     }
+    Ok(entries)
+}
+
+/// The value of `name`, the last one when the file has it more than once.
+fn last_value(entries: &[(String, String)], name: &str) -> Option<String> {
+    entries
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// The options the keys of [`KEYS`] in `entries` become for `command`, leaving out those
+/// the command line `args` gives itself.
+fn options_of(
+    entries: &[(String, String)],
+    command: &str,
+    args: &[OsString],
+    path: &Path,
+) -> anyhow::Result<Vec<OsString>> {
+    let mut extra: Vec<OsString> = Vec::new();
     for key in KEYS {
-        let Some(v) = value(key.name) else { continue };
-        if !key.commands.contains(&command.as_str()) || given(&args, key.option) {
+        let Some(v) = last_value(entries, key.name) else {
+            continue;
+        };
+        if !key.commands.contains(&command) || given(args, key.option) {
             continue;
         }
         if key.flag {
@@ -304,20 +339,25 @@ pub fn expand(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             extra.push(v.into());
         }
     }
-    // user and passwd: the session's credentials, unless given otherwise.
-    if let (Some(user), Some(pass)) = (value("user"), value("passwd")) {
-        if ALL.contains(&command.as_str())
-            && !given(&args, "--auth")
-            && !given(&args, "--auth-file")
-            && std::env::var_os("ZKRSYNC_AUTH").is_none()
-        {
-            extra.push("--auth".into());
-            extra.push(format!("{user}:{pass}").into());
-        }
+    Ok(extra)
+}
+
+/// `--auth USER:PASS` from `user` and `passwd`: the session's credentials, unless the
+/// command line or `ZKRSYNC_AUTH` gives them otherwise.
+fn auth_of(entries: &[(String, String)], command: &str, args: &[OsString]) -> Vec<OsString> {
+    let (Some(user), Some(pass)) = (last_value(entries, "user"), last_value(entries, "passwd"))
+    else {
+        return Vec::new();
+    };
+    if ALL.contains(&command)
+        && !given(args, "--auth")
+        && !given(args, "--auth-file")
+        && std::env::var_os("ZKRSYNC_AUTH").is_none()
+    {
+        vec!["--auth".into(), format!("{user}:{pass}").into()]
+    } else {
+        Vec::new()
     }
-    let insert_at = 2.min(args.len());
-    args.splice(insert_at..insert_at, extra);
-    Ok(args)
 }
 
 #[cfg(test)]

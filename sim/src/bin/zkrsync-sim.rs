@@ -1,6 +1,8 @@
 //! Runs simulation seeds from the command line: `zkrsync-sim --start S --seeds N`, or one
 //! seed with its trace: `zkrsync-sim --seed S`. Built with `--config .cargo/sim.toml`.
 
+#![deny(missing_docs)]
+
 #[cfg(madsim)]
 fn main() {
     use zkrsync_sim::harness::{run_seed, run_seeds};
