@@ -144,6 +144,7 @@ pub async fn delete_session(zk: &Zk, layout: &Layout) -> anyhow::Result<()> {
     for path in Dir::ALL.into_iter().map(|d| layout.dir(d)).chain([
         layout.config(),
         layout.stop(),
+        layout.summary(),
         layout.root().to_owned(),
     ]) {
         match zk.client.delete(&path, None).await {
