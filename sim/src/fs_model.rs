@@ -235,17 +235,25 @@ impl Tree {
         }
     }
 
-    /// The tree as the walk sees it, below `root`.
-    pub fn mem_tree(&self, root: &Path) -> MemTree {
-        self.mem_tree_of(root, self.entries.iter().skip(1))
+    /// The tree as the walk sees it, below `root`, with its mount points (`true`: mounted;
+    /// an unmounted one is an empty directory).
+    pub fn mem_tree(&self, root: &Path, mounts: &[(Vec<u8>, bool)]) -> MemTree {
+        self.mem_tree_of(root, self.entries.iter().skip(1), mounts)
     }
 
-    /// The root's own entries and `paths` with their ancestors, as a check of those paths
-    /// sees the tree (cheaper than the whole tree).
-    pub fn view_for<'a>(&self, root: &Path, paths: impl IntoIterator<Item = &'a [u8]>) -> MemTree {
+    /// The root's own entries and `paths` with their ancestors (and the mount points with
+    /// theirs), as a check of those paths sees the tree (cheaper than the whole tree).
+    pub fn view_for<'a>(
+        &self,
+        root: &Path,
+        paths: impl IntoIterator<Item = &'a [u8]>,
+        mounts: &[(Vec<u8>, bool)],
+    ) -> MemTree {
         let mut wanted: std::collections::BTreeMap<Vec<u8>, Node> =
             self.children(b"").into_iter().collect();
-        for path in paths {
+        let mount_paths: Vec<&[u8]> = mounts.iter().map(|(m, _)| m.as_slice()).collect();
+        let paths: Vec<&[u8]> = paths.into_iter().collect();
+        for path in paths.into_iter().chain(mount_paths) {
             let mut at = path;
             while !at.is_empty() {
                 if let Some(node) = self.get(at) {
@@ -254,13 +262,14 @@ impl Tree {
                 at = parent(at);
             }
         }
-        self.mem_tree_of(root, wanted.iter())
+        self.mem_tree_of(root, wanted.iter(), mounts)
     }
 
     fn mem_tree_of<'a>(
         &self,
         root: &Path,
         entries: impl Iterator<Item = (&'a Vec<u8>, &'a Node)>,
+        mounts: &[(Vec<u8>, bool)],
     ) -> MemTree {
         let mut mem = MemTree::new(root, 1000);
         for (path, node) in entries {
@@ -274,6 +283,11 @@ impl Tree {
                 Node::Symlink(_) => MemEntry::Symlink,
             };
             mem.insert(rel, entry);
+        }
+        for (path, mounted) in mounts {
+            if let (Some(Node::Dir), Ok(rel)) = (self.get(path), RelPath::from_bytes(path)) {
+                mem.set_mount(rel, *mounted);
+            }
         }
         mem
     }

@@ -75,5 +75,6 @@ fn pinned_seeds() {
 /// stopped session nobody finished; 19008, a worker exiting 2 when the session vanished;
 /// 1218, a frozen agent's rsync still running when another worker took its chunk (without
 /// the watchdog); 2855, a master frozen while cleaning up, whose given-up session the
-/// simulated driver did not close (it stood by behind its own old election node).
-const PINNED: &[u64] = &[18, 1911, 43, 5, 1508, 10870, 42, 19008, 1218, 2855];
+/// simulated driver did not close (it stood by behind its own old election node); 391, an
+/// rsync over a sub-mount unmounted on its host (without the mount guard).
+const PINNED: &[u64] = &[18, 1911, 43, 5, 1508, 10870, 42, 19008, 1218, 2855, 391];

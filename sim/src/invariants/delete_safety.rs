@@ -1,5 +1,6 @@
 //! 6. Safety of `--delete`: no rsync runs from a source tree that is missing or unmounted,
-//!    and nothing is ever deleted at the destination that the source has.
+//!    nor over a sub-mount that is not mounted, and nothing is ever deleted at the
+//!    destination that the source has.
 
 use super::{Check, Violation};
 use crate::fs_model::Tree;
@@ -16,6 +17,39 @@ pub fn check_spawn(client: &str, chunk: &str, source_present: bool) -> Check {
             format!("{client} ran rsync for chunk {chunk} from a missing source tree"),
         ))
     }
+}
+
+/// When rsync would run over a sub-mount of the source that is not mounted on this host
+/// (an empty directory to it): a unit copied recursively at or above the mount point, or
+/// the mount point's own entries.
+pub fn check_sub_mounts(
+    client: &str,
+    job: &zkrsync_core::protocol::RsyncJob,
+    unmounted: &std::collections::BTreeSet<Vec<u8>>,
+) -> Check {
+    for inv in &job.invocations {
+        let recursive = inv.args.iter().any(|a| a == "-r");
+        for entry in inv.files_from.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+            let dir: &[u8] = match entry {
+                b"." => b"",
+                e => e.strip_suffix(b"/.").unwrap_or(e),
+            };
+            let hit = unmounted
+                .iter()
+                .find(|m| (recursive && crate::fs_model::is_within(m, dir)) || m.as_slice() == dir);
+            if let Some(m) = hit {
+                return Err(Violation::new(
+                    NAME,
+                    format!(
+                        "{client} ran rsync for chunk {} over {}, a sub-mount that is not mounted",
+                        job.chunk,
+                        String::from_utf8_lossy(m)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// After a transfer: what it deleted is not in the source.

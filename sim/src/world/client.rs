@@ -92,6 +92,9 @@ pub struct Client {
     /// The agent is frozen (SIGSTOP of the agent alone) until then: its machine hears
     /// nothing, its rsync runs on until its watchdog stops it.
     pub frozen_until: Option<Instant>,
+    /// A source: the sub-mounts of its tree that are not mounted now (an automount that
+    /// failed, a file set unlinked on this host).
+    pub unmounted: BTreeSet<Vec<u8>>,
     /// What the machine will hear when it thaws, in order, with the session it came on.
     pub deferred: Vec<(Option<SessionId>, Input)>,
 }

@@ -85,8 +85,27 @@ impl World {
                     self.set_tree(c, !self.clients[c].tree_present)?;
                 }
             }
+            // A sub-mount of one source's tree goes away for a while (an automount that
+            // failed on that host), once the plan is out (a master that walks a tree whose
+            // file set is missing plans without it, which no guard can know).
+            83..=85 => {
+                if let Some(c) = self.pick(Some(Kind::Source)) {
+                    if !self.src_mounts.is_empty() && self.plan_published() {
+                        let m =
+                            self.src_mounts[self.rng.gen_range(0..self.src_mounts.len())].clone();
+                        let name = self.clients[c].name.clone();
+                        self.note(format!(
+                            "{name}: sub-mount {} unmounted",
+                            String::from_utf8_lossy(&m)
+                        ));
+                        self.clients[c].unmounted.insert(m.clone());
+                        let after = t.mul_f64(self.rng.gen_range(0.2..2.0));
+                        self.schedule(after, Event::Remount { c, mount: m });
+                    }
+                }
+            }
             // A source's tree vanishes (an unmount), once the plan is out.
-            83..=89 => {
+            86..=89 => {
                 if self.plan_published() {
                     if let Some(c) = self.pick(Some(Kind::Source)) {
                         self.set_tree(c, false)?;
@@ -110,6 +129,17 @@ impl World {
         self.zk
             .children(&self.layout.dir(Dir::Done))
             .is_some_and(|done| !done.is_empty())
+    }
+
+    /// Mounts a source's sub-mount again.
+    pub(super) fn remount(&mut self, c: usize, mount: &[u8]) {
+        if self.clients[c].unmounted.remove(mount) {
+            let name = self.clients[c].name.clone();
+            self.note(format!(
+                "{name}: sub-mount {} mounted again",
+                String::from_utf8_lossy(mount)
+            ));
+        }
     }
 
     /// Freezes the agent of client `c` for `length`: it cannot talk to ZooKeeper (no pings:
@@ -264,6 +294,7 @@ impl World {
                 self.schedule(Duration::ZERO, Event::Heal { c, generation });
             }
             self.set_tree(c, true)?;
+            self.clients[c].unmounted.clear();
             let cl = &self.clients[c];
             if !cl.alive()
                 && !cl.restart_pending

@@ -60,6 +60,8 @@ enum Event {
     WatchdogFires { c: usize, inc: u32 },
     /// A frozen agent runs again.
     Thaw { c: usize, inc: u32 },
+    /// A source's sub-mount is mounted again.
+    Remount { c: usize, mount: Vec<u8> },
     /// An rsync job ends.
     RsyncEnd { c: usize, inc: u32, id: JobId },
     /// The client notices its partition.
@@ -138,6 +140,8 @@ pub struct World {
     layout: Layout,
     /// The source tree (what every mounted source sees).
     src: Tree,
+    /// Directories of the source tree that are file systems of their own (sub-mounts).
+    src_mounts: Vec<Vec<u8>>,
     /// The destination tree (shared by every destination, as on a parallel file system).
     dst: Tree,
     dst_before: Tree,
@@ -223,6 +227,21 @@ impl World {
             Tree::new()
         };
         let layout = Layout::new("/zkrsync", "sim").expect("a valid layout");
+        // Up to two directories below the root are sub-mounts (none in the scaling runs).
+        let dirs: Vec<Vec<u8>> = src
+            .entries()
+            .filter(|(p, n)| !p.is_empty() && **n == crate::fs_model::Node::Dir)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let src_mounts: Vec<Vec<u8>> = if cfg.scale.is_some() || dirs.is_empty() {
+            Vec::new()
+        } else {
+            (0..rng.gen_range(0..=2))
+                .map(|_| dirs[rng.gen_range(0..dirs.len())].clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
         let mut world = World {
             rng,
             start: now,
@@ -231,6 +250,7 @@ impl World {
             layout,
             dst_before: dst.clone(),
             src,
+            src_mounts,
             dst,
             clients: Vec::new(),
             events: BinaryHeap::new(),
@@ -286,6 +306,7 @@ impl World {
             watches_tree: false,
             restart_pending: false,
             frozen_until: None,
+            unmounted: BTreeSet::new(),
             deferred: Vec::new(),
         });
     }
@@ -477,6 +498,10 @@ impl World {
                 Ok(())
             }
             Event::Thaw { c, inc } => self.on_thaw(c, inc),
+            Event::Remount { c, mount } => {
+                self.remount(c, &mount);
+                Ok(())
+            }
             Event::Detect { c, generation } => self.on_detect(c, generation),
             Event::ClientExpire { c, generation } => self.on_client_expire(c, generation),
             Event::Heal { c, generation } => self.on_heal(c, generation),
@@ -744,11 +769,19 @@ impl World {
     /// as the real driver reports it.
     fn walk(&mut self, c: usize) -> Result<Walked, WalkFailed> {
         let root = std::path::Path::new(SRC_ROOT);
-        let mem = self.source_view(c).mem_tree(root);
+        let mem = self.source_view(c).mem_tree(root, &self.mounts_of(c));
         let spec = zkrsync_core::walk::WalkSpec::with_depth(self.cfg.depth);
         let walk =
             WALK_POOL.with(|pool| pool.install(|| zkrsync_core::walk::walk(&mem, root, &spec)))?;
         Ok(source_tree::walked(&mem, root, walk))
+    }
+
+    /// The source tree's sub-mounts as client `c` sees them: each with whether it is mounted.
+    pub(super) fn mounts_of(&self, c: usize) -> Vec<(Vec<u8>, bool)> {
+        self.src_mounts
+            .iter()
+            .map(|m| (m.clone(), !self.clients[c].unmounted.contains(m)))
+            .collect()
     }
 
     /// The source tree as client `c` sees it: empty when it is not mounted.

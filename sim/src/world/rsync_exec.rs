@@ -31,10 +31,11 @@ impl World {
         // although the plan says it was not, runs no rsync.
         let root = std::path::Path::new(super::SRC_ROOT);
         let dirs = job.guards.dirs.iter().map(|d| d.as_bytes());
+        let mounts = self.mounts_of(c);
         let view = if self.clients[c].tree_present {
-            self.src.view_for(root, dirs)
+            self.src.view_for(root, dirs, &mounts)
         } else {
-            Tree::new().view_for(root, dirs)
+            Tree::new().view_for(root, dirs, &[])
         };
         let refused = match source_tree::refuse_source(&view, root, &job.guards) {
             Some(Refusal::Tree(reason)) => Some(RsyncOutcome::SourceMissing(reason)),
@@ -52,6 +53,7 @@ impl World {
             &job.chunk,
             self.clients[c].tree_present || !job.guards.root_nonempty,
         )?;
+        delete_safety::check_sub_mounts(&name, &job, &self.clients[c].unmounted)?;
         let others: Vec<String> = self
             .clients
             .iter()
