@@ -165,7 +165,13 @@ fn a_chunk_no_destination_can_take_fails_with_the_reason_instead_of_circling() {
     fs::create_dir_all(&dst).unwrap();
     let mut c = Cluster::new(zk.connect(), "handback");
     c.dest("d1", &dst, "127.0.0.1");
-    c.source("m", &src, &["--depth", "0"]);
+    let m = c.source("m", &src, &["--depth", "0"]);
+    // The master is elected before the worker joins (it reports the failed chunk).
+    let deadline = Instant::now() + LIMIT;
+    while !c.agents[m].log_text().contains("is the master") {
+        assert!(Instant::now() < deadline, "no master\n{}", c.all_logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     c.source("w", &src, &["--depth", "0"]);
     let codes = c.wait_all(LIMIT);
     let logs = c.all_logs();
