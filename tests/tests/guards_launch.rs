@@ -5,14 +5,73 @@
 //! rsync runs carry an I/O timeout unless told otherwise.
 
 use std::fs;
+use std::process::Command;
 use std::time::Duration;
 
 use zkrsync_tests::cluster::{differences, Cluster};
+use zkrsync_tests::locked;
 use zkrsync_tests::tree::generate;
+use zkrsync_tests::watched::Watched;
 use zkrsync_tests::zk::ZkServer;
-use zkrsync_tests::zkrsync;
+use zkrsync_tests::{zkrsync, zkrsync_bin};
 
 const LIMIT: Duration = Duration::from_secs(120);
+/// Longer than any refusal takes, so that a run that hangs fails instead of blocking.
+const REFUSAL_LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn rsync_options_are_tried_before_the_session_is_created() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    generate(&src, 5, 2, 1);
+    let dry_run = "copy nothing while zkrsync records every chunk as copied: use zkrsync's own --dry-run (a session parameter)";
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["--rsync-opt=--no-such-option"],
+            "rsync refuses the session's options: \"rsync: --no-such-option: unknown option\"",
+        ),
+        // The session's own options are part of the trial.
+        (
+            &["--inplace", "--rsync-opt=--delay-updates"],
+            "\"rsync: --inplace cannot be used with --delay-updates\"",
+        ),
+        (&["--rsync-opt=-n"], dry_run),
+        (&["--rsync-opt=--dry-run"], dry_run),
+        (&["--rsync-opt=-avn"], dry_run),
+        (&["--rsync-opt=--list-only"], dry_run),
+        (
+            &["--rsync", "/nonexistent/rsync"],
+            "cannot run --rsync /nonexistent/rsync (",
+        ),
+        (&["--rsync", "/bin/false"], "--rsync /bin/false failed"),
+    ];
+    for (i, (extra, expected)) in cases.iter().enumerate() {
+        let session = format!("refused-{i}");
+        let mut cmd = Command::new(zkrsync_bin());
+        cmd.args(["source", "--zk", zk.connect(), "--session", &session])
+            .arg("--path")
+            .arg(&src)
+            .args(*extra);
+        let end = Watched::start(cmd).finish(REFUSAL_LIMIT);
+        assert_eq!(end.code, Some(2), "{extra:?}: {}", end.output);
+        assert!(
+            end.output.contains(expected),
+            "{extra:?}: {expected:?} in {}",
+            end.output
+        );
+        assert_eq!(
+            end.output.trim().lines().count(),
+            1,
+            "one line: {}",
+            end.output
+        );
+        assert!(
+            !locked::exists(zk.connect(), &format!("/zkrsync/{session}")),
+            "{extra:?}: no session was created"
+        );
+    }
+}
 
 #[test]
 fn rsync_runs_carry_an_io_timeout_of_600_s_unless_told_otherwise() {

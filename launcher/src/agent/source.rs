@@ -19,6 +19,8 @@ use crate::agent::walk_args::{absolute_root, WalkArgs};
 use crate::agent::zk_connect::ZkArgs;
 use crate::agent::{logging, report};
 
+mod rsync_trial;
+
 /// Options of `zkrsync source`.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
@@ -176,6 +178,8 @@ impl SourceArgs {
         self.zk.timeout()?;
         self.zk.check_connect()?;
         self.zk.credentials()?;
+        // Last: it runs rsync once, which the checks above need not wait for.
+        rsync_trial::try_options(&self.rsync, &self.params())?;
         Ok((root, spec))
     }
 }
