@@ -5,6 +5,7 @@
 //! rsync runs carry an I/O timeout unless told otherwise.
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,11 +14,30 @@ use zkrsync_tests::locked;
 use zkrsync_tests::tree::generate;
 use zkrsync_tests::watched::Watched;
 use zkrsync_tests::zk::ZkServer;
-use zkrsync_tests::{zkrsync, zkrsync_bin};
+use zkrsync_tests::{launch_bin, launch_marked, zkrsync, zkrsync_bin};
 
 const LIMIT: Duration = Duration::from_secs(120);
 /// Longer than any refusal takes, so that a run that hangs fails instead of blocking.
 const REFUSAL_LIMIT: Duration = Duration::from_secs(60);
+
+/// `zkrsync-launch HOSTS --src SRC --dst DST EXTRA…`, without the caller's ZooKeeper or
+/// credentials.
+fn launcher(hosts: &Path, src: &Path, dst: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(launch_bin());
+    cmd.arg(hosts)
+        .arg("--src")
+        .arg(src)
+        .arg("--dst")
+        .arg(dst)
+        .args(extra)
+        .env_remove("ZKRSYNC_ZK")
+        .env_remove("ZKRSYNC_AUTH");
+    cmd
+}
+
+fn empty(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().next().is_none()
+}
 
 #[test]
 fn rsync_options_are_tried_before_the_session_is_created() {
@@ -69,6 +89,48 @@ fn rsync_options_are_tried_before_the_session_is_created() {
         assert!(
             !locked::exists(zk.connect(), &format!("/zkrsync/{session}")),
             "{extra:?}: no session was created"
+        );
+    }
+}
+
+#[test]
+fn a_launch_whose_every_source_refuses_to_start_ends_at_once_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 10, 3, 2);
+    fs::create_dir(&dst).unwrap();
+    let hosts = tmp.path().join("hosts.txt");
+    fs::write(&hosts, "localhost slots=5\n").unwrap();
+    let cases: [(&[&str], &str); 2] = [
+        (&["--attempts", "0"], "--attempts 0 is out of range"),
+        (
+            &["--rsync-opt=--no-such-option"],
+            "\"rsync: --no-such-option: unknown option\"",
+        ),
+    ];
+    for (i, (opts, expected)) in cases.iter().enumerate() {
+        let session = format!("refused-launch-{}-{i}", std::process::id());
+        let mut extra = vec!["--session", &session, "--"];
+        extra.extend(opts.iter());
+        let end = Watched::start(launcher(&hosts, &src, &dst, &extra)).finish(REFUSAL_LIMIT);
+        assert_eq!(end.code, Some(2), "{opts:?}: {}", end.output);
+        assert!(
+            end.output.lines().any(|l| l.starts_with("zkrsync-launch: ")
+                && l.contains("every source ended")
+                && l.contains(expected)),
+            "{opts:?}: the launcher says why, with the source's error: {}",
+            end.output
+        );
+        assert!(
+            end.output.contains("rank 3 dest on localhost"),
+            "the destinations were started, and stopped: {}",
+            end.output
+        );
+        assert!(empty(&dst), "nothing was copied");
+        let left = launch_marked(&session);
+        assert!(
+            left.is_empty(),
+            "no agent, daemon or ZooKeeper of the run is left: {left:#?}"
         );
     }
 }

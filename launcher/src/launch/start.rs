@@ -26,7 +26,7 @@ use crate::launch::plan::{agent_version, plan, remote_needs, ssh_config, target,
 use crate::launch::preflight::Check;
 use crate::launch::private_zk::PrivateZk;
 use crate::launch::remote_agent::{Ended, RemoteAgent};
-use crate::launch::running::{print_lines, Control, Running};
+use crate::launch::running::{print_lines, Control, Running, Side};
 use crate::launch::ssh::link::SshConfig;
 use crate::launch::ssh::remote_command::command_line;
 use crate::launch::LaunchArgs;
@@ -167,9 +167,13 @@ impl Run<'_> {
         printer: Printer,
         words: Vec<OsString>,
     ) -> anyhow::Result<usize> {
-        let i = running.labels.len();
-        running.labels.push(label);
-        let agent = words.first().is_some_and(|w| w == "source" || w == "dest");
+        let side = match words.first().and_then(|w| w.to_str()) {
+            Some("source") => Side::Source,
+            Some("dest") => Side::Dest,
+            _ => Side::Other,
+        };
+        let agent = side != Side::Other;
+        let i = running.add(label, side, &printer);
         if host.is_local() {
             let mut cmd = Command::new(&self.plan.bin);
             cmd.args(&words)
