@@ -48,6 +48,18 @@ pub fn exists(connect: &str, path: &str) -> bool {
     })
 }
 
+/// Asserts that `/zkrsync/<session>` exists and refuses an anonymous reader (a server
+/// without a super user cannot say more).
+pub fn assert_exists_locked(connect: &str, session: &str) {
+    let root = format!("/zkrsync/{session}");
+    assert!(exists(connect, &root), "{root} exists");
+    let [data, _] = anonymous_read(connect, &root);
+    assert!(
+        matches!(data, Err(zk::Error::NoAuth)),
+        "an anonymous client reading {root}: {data:?}, not NoAuth"
+    );
+}
+
 /// The ACL of `path`, read by the super user: `(scheme, id, all permissions?)` each.
 pub fn acl_of(connect: &str, path: &str) -> Vec<(String, String, bool)> {
     block_on(async {

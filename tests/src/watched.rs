@@ -90,6 +90,14 @@ impl Watched {
         }
     }
 
+    /// Sends it `signal` (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) of our own child, not reaped yet.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
     /// Waits for the end, at most `limit` (then kills it and panics with its output); its
     /// output must close too (nothing it started may keep it open).
     pub fn finish(mut self, limit: Duration) -> Ended {

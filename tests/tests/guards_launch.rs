@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use zkrsync_tests::cluster::{differences, Cluster};
-use zkrsync_tests::locked;
+use zkrsync_tests::gate::RsyncGate;
+use zkrsync_tests::locked::{self, SUPER_PASSWORD};
 use zkrsync_tests::tree::generate;
 use zkrsync_tests::watched::Watched;
 use zkrsync_tests::zk::ZkServer;
@@ -32,6 +33,13 @@ fn launcher(hosts: &Path, src: &Path, dst: &Path, extra: &[&str]) -> Command {
         .args(extra)
         .env_remove("ZKRSYNC_ZK")
         .env_remove("ZKRSYNC_AUTH");
+    cmd
+}
+
+/// [`launcher`] with `home` as its home, where it keeps a resumable session's credentials.
+fn launcher_at(home: &Path, hosts: &Path, src: &Path, dst: &Path, extra: &[&str]) -> Command {
+    let mut cmd = launcher(hosts, src, dst, extra);
+    cmd.env("HOME", home);
     cmd
 }
 
@@ -133,6 +141,148 @@ fn a_launch_whose_every_source_refuses_to_start_ends_at_once_with_exit_2() {
             "no agent, daemon or ZooKeeper of the run is left: {left:#?}"
         );
     }
+}
+
+#[test]
+fn a_launched_session_is_locked_with_generated_credentials_that_nothing_shows() {
+    let zk = ZkServer::with_super_user(SUPER_PASSWORD);
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 40, 4, 5);
+    fs::create_dir(&dst).unwrap();
+    let hosts = tmp.path().join("hosts.txt");
+    fs::write(&hosts, "localhost slots=5\n").unwrap();
+    let mut gate = RsyncGate::closed(tmp.path());
+    let session = format!("locked-{}", std::process::id());
+    let mut cmd = launcher_at(
+        tmp.path(),
+        &hosts,
+        &src,
+        &dst,
+        &[
+            "--zk",
+            zk.connect(),
+            "--session",
+            &session,
+            "--",
+            "--depth",
+            "2",
+            "--verbose",
+            "--rsync",
+            gate.rsync().to_str().unwrap(),
+        ],
+    );
+    cmd.env("NO_COLOR", "1");
+    let mut run = Watched::start(cmd);
+    // Every agent is up and the plan is out; no rsync gets past the gate, so the session
+    // stays under way while it is looked at.
+    run.wait_for(" registered at rsync://", 2, LIMIT);
+    run.wait_for(" joined session ", 2, LIMIT);
+    run.wait_for("plan published", 1, LIMIT);
+    let id = locked::assert_locked(zk.connect(), &session);
+    let procs = locked::every_process();
+    assert!(
+        procs.contains(&format!("ZKRSYNC_LAUNCH_ID={session}")),
+        "the run's processes were looked at"
+    );
+    assert_eq!(
+        locked::find_secret(&procs, &id),
+        None,
+        "the secret is in a command line or an environment"
+    );
+    gate.open();
+    let end = run.finish(LIMIT);
+    assert_eq!(end.code, Some(0), "{}", end.output);
+    assert_eq!(differences(&src, &dst), "", "{}", end.output);
+    assert!(!end.output.contains("open ACLs"), "{}", end.output);
+    assert_eq!(
+        locked::find_secret(&end.output, &id),
+        None,
+        "the secret is in the log: {}",
+        end.output
+    );
+}
+
+#[test]
+fn a_locked_session_resumes_with_the_credentials_kept_for_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst, home) = (
+        tmp.path().join("src"),
+        tmp.path().join("dst"),
+        tmp.path().join("home"),
+    );
+    generate(&src, 30, 4, 8);
+    fs::create_dir(&dst).unwrap();
+    fs::create_dir(&home).unwrap();
+    let hosts = tmp.path().join("hosts.txt");
+    fs::write(&hosts, "localhost slots=3\n").unwrap();
+    let mut gate = RsyncGate::closed(tmp.path());
+    let session = format!("resumed-{}", std::process::id());
+    let rsync = gate.rsync().to_str().unwrap().to_owned();
+    let args = [
+        "--zk",
+        zk.connect(),
+        "--session",
+        &session,
+        "--",
+        "--depth",
+        "2",
+        "--rsync",
+        &rsync,
+    ];
+    // Interrupted while every rsync waits at the gate: the session stays.
+    let mut first = Watched::start(launcher_at(&home, &hosts, &src, &dst, &args));
+    first.wait_for("plan published", 1, LIMIT);
+    let kept_dir = home.join(".zkrsync/sessions");
+    let kept: Vec<_> = fs::read_dir(&kept_dir).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let kept = kept[0].path();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&kept_dir), mode(&kept)), (0o700, 0o600));
+    first.signal(libc::SIGTERM);
+    let end = first.finish(LIMIT);
+    assert_eq!(end.code, Some(130), "{}", end.output);
+    assert!(
+        end.output.contains(&format!("kept in {}", kept.display())),
+        "{}",
+        end.output
+    );
+    locked::assert_exists_locked(zk.connect(), &session);
+    // The same command again opens the session with the kept credentials and finishes it.
+    gate.open();
+    let end = Watched::start(launcher_at(&home, &hosts, &src, &dst, &args)).finish(LIMIT);
+    assert_eq!(end.code, Some(0), "{}", end.output);
+    assert_eq!(differences(&src, &dst), "", "{}", end.output);
+    assert!(
+        !kept.exists(),
+        "a completed session's credentials are not kept"
+    );
+}
+
+#[test]
+fn an_open_session_is_an_explicit_choice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 20, 3, 6);
+    fs::create_dir(&dst).unwrap();
+    let hosts = tmp.path().join("hosts.txt");
+    fs::write(&hosts, "localhost slots=3\n").unwrap();
+    let end = Watched::start(launcher(
+        &hosts,
+        &src,
+        &dst,
+        &["--open", "--", "--depth", "2"],
+    ))
+    .finish(LIMIT);
+    assert_eq!(end.code, Some(0), "{}", end.output);
+    assert!(
+        end.output.contains("has open ACLs"),
+        "the master says the session is open: {}",
+        end.output
+    );
+    assert_eq!(differences(&src, &dst), "");
 }
 
 #[test]

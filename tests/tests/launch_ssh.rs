@@ -9,8 +9,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use zkrsync_tests::cluster::differences;
+use zkrsync_tests::gate::RsyncGate;
+use zkrsync_tests::locked;
 use zkrsync_tests::sshd::SshHosts;
 use zkrsync_tests::tree::generate;
+use zkrsync_tests::watched::Watched;
 use zkrsync_tests::zk::ZkServer;
 use zkrsync_tests::{launch_bin, launch_marked, wait_exit, zkrsync, zkrsync_bin};
 
@@ -408,4 +411,57 @@ fn check_runs_on_every_source_host_and_copies_nothing() {
         "once per source host: {all}"
     );
     assert!(t.dst_is_empty(), "nothing copied");
+}
+
+#[test]
+fn generated_credentials_lock_a_session_over_ssh_and_nothing_shows_them() {
+    let ssh = SshHosts::start();
+    let zk = ZkServer::with_super_user(locked::SUPER_PASSWORD);
+    let t = trees(30);
+    let hosts = t.two_hosts(&ssh);
+    let mut gate = RsyncGate::closed(t.tmp.path());
+    let session = format!("locked-ssh-{}", std::process::id());
+    let mut run = command(
+        &ssh,
+        &hosts,
+        &t.src,
+        &t.dst,
+        &[
+            "--zk",
+            zk.connect(),
+            "--session",
+            &session,
+            "--",
+            "--depth",
+            "2",
+            "--verbose",
+            "--rsync",
+            gate.rsync().to_str().unwrap(),
+        ],
+    );
+    // Its home, where it keeps the credentials of a session that can be resumed.
+    run.env("HOME", t.tmp.path());
+    let mut run = Watched::start(run);
+    // The agents took the credentials from their SSH channel: the destination joined the
+    // locked session, the worker too, and the plan is out; every rsync waits at the gate.
+    run.wait_for(" registered at rsync://", 1, Duration::from_secs(120));
+    run.wait_for(" joined session ", 1, Duration::from_secs(120));
+    run.wait_for("plan published", 1, Duration::from_secs(120));
+    let id = locked::assert_locked(zk.connect(), &session);
+    let procs = locked::every_process();
+    assert!(
+        procs.contains(&format!("ZKRSYNC_LAUNCH_ID={session}")),
+        "the remote agents were looked at"
+    );
+    assert_eq!(locked::find_secret(&procs, &id), None, "in a process");
+    gate.open();
+    let end = run.finish(Duration::from_secs(120));
+    assert_eq!(end.code, Some(0), "{}", end.output);
+    assert_eq!(differences(&t.src, &t.dst), "", "{}", end.output);
+    assert_eq!(
+        locked::find_secret(&end.output, &id),
+        None,
+        "{}",
+        end.output
+    );
 }
