@@ -3,9 +3,12 @@
 #![deny(missing_docs)]
 
 pub mod cluster;
+pub mod gate;
+pub mod locked;
 pub mod proxy;
 pub mod sshd;
 pub mod tree;
+pub mod watched;
 pub mod zk;
 
 use std::ffi::OsStr;
@@ -97,4 +100,29 @@ pub fn wait_exit(pid: i32, deadline: std::time::Instant) -> bool {
         libc::close(fd);
         ready == 1
     }
+}
+
+/// Processes that carry the mark of the `zkrsync-launch` run of `session`
+/// (`ZKRSYNC_LAUNCH_ID`), with their command lines: its agents, their rsync processes and
+/// daemons, and its private ZooKeeper, on every host (all of them are this machine here).
+pub fn launch_marked(session: &str) -> Vec<(i32, String)> {
+    let mark = format!("ZKRSYNC_LAUNCH_ID={session}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|v| v == mark.as_bytes()) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    found
 }

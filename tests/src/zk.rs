@@ -12,8 +12,13 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn script(args: &[&str]) -> String {
+    script_with(args, &[])
+}
+
+fn script_with(args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(repo_root().join("scripts/zk"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run scripts/zk");
     assert!(
@@ -44,7 +49,20 @@ impl ZkServer {
         ZkServer::start_with(&["--ensemble", &n.to_string()])
     }
 
+    /// Starts a standalone server with a super user `super` of `password` (ZooKeeper's
+    /// `superDigest`), who may read every znode whatever its ACL: how a test looks at the
+    /// ACLs of a locked session.
+    pub fn with_super_user(password: &str) -> ZkServer {
+        let digest = zkrsync_launcher::initree::config::digest_id("super", password);
+        let flags = format!("-Dzookeeper.DigestAuthenticationProvider.superDigest={digest}");
+        ZkServer::start_env(&[], &[("JVMFLAGS", &flags)])
+    }
+
     fn start_with(extra: &[&str]) -> ZkServer {
+        ZkServer::start_env(extra, &[])
+    }
+
+    fn start_env(extra: &[&str], env: &[(&str, &str)]) -> ZkServer {
         let dir = tempfile::Builder::new()
             .prefix("zkrsync-zk-")
             .tempdir()
@@ -52,7 +70,7 @@ impl ZkServer {
         let path = dir.path().to_str().expect("UTF-8 temp dir").to_owned();
         let mut args = vec!["start", path.as_str()];
         args.extend_from_slice(extra);
-        let connect = script(&args);
+        let connect = script_with(&args, env);
         ZkServer { dir, connect }
     }
 

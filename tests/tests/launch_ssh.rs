@@ -9,10 +9,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use zkrsync_tests::cluster::differences;
+use zkrsync_tests::gate::RsyncGate;
+use zkrsync_tests::locked;
 use zkrsync_tests::sshd::SshHosts;
 use zkrsync_tests::tree::generate;
+use zkrsync_tests::watched::Watched;
 use zkrsync_tests::zk::ZkServer;
-use zkrsync_tests::{launch_bin, wait_exit, zkrsync, zkrsync_bin};
+use zkrsync_tests::{launch_bin, launch_marked, wait_exit, zkrsync, zkrsync_bin};
 
 /// The launcher with the hosts' key and known_hosts (unless `extra` gives its own).
 fn command(ssh: &SshHosts, hosts: &Path, src: &Path, dst: &Path, extra: &[&str]) -> Command {
@@ -307,31 +310,6 @@ fn push_binary_copies_zkrsync_to_hosts_that_lack_it() {
     assert_eq!(beside.len(), 1, "{beside:?}");
 }
 
-/// Processes that carry this launcher run's mark, with their command lines: its agents,
-/// their rsync processes and daemons, and its private ZooKeeper, on every host (all of them
-/// are this machine here).
-fn marked(session: &str) -> Vec<(i32, String)> {
-    let mark = format!("ZKRSYNC_LAUNCH_ID={session}");
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(env) = fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|b| *b == 0).any(|v| v == mark.as_bytes()) {
-            let cmd = fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
-        }
-    }
-    found
-}
-
 #[test]
 fn killing_the_launcher_mid_run_leaves_no_process_behind() {
     let ssh = SshHosts::start();
@@ -383,7 +361,7 @@ fn killing_the_launcher_mid_run_leaves_no_process_behind() {
         let _ = child.kill();
         reader.join().unwrap()
     });
-    let running = marked(&session);
+    let running = launch_marked(&session);
     assert!(
         running.iter().any(|(_, c)| c.starts_with("rsync --daemon"))
             && running.iter().any(|(_, c)| c.contains("zkrsync source")),
@@ -395,12 +373,12 @@ fn killing_the_launcher_mid_run_leaves_no_process_behind() {
     // The agents learn it from their closed input and stop: wait for each to exit (an
     // agent given up on after its grace of 30 s is killed by itself), then look again.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut left = marked(&session);
+    let mut left = launch_marked(&session);
     while !left.is_empty() && Instant::now() < deadline {
         for (pid, _) in &left {
             wait_exit(*pid, deadline);
         }
-        left = marked(&session);
+        left = launch_marked(&session);
     }
     assert!(left.is_empty(), "left behind: {left:#?}\n{log}");
 }
@@ -433,4 +411,57 @@ fn check_runs_on_every_source_host_and_copies_nothing() {
         "once per source host: {all}"
     );
     assert!(t.dst_is_empty(), "nothing copied");
+}
+
+#[test]
+fn generated_credentials_lock_a_session_over_ssh_and_nothing_shows_them() {
+    let ssh = SshHosts::start();
+    let zk = ZkServer::with_super_user(locked::SUPER_PASSWORD);
+    let t = trees(30);
+    let hosts = t.two_hosts(&ssh);
+    let mut gate = RsyncGate::closed(t.tmp.path());
+    let session = format!("locked-ssh-{}", std::process::id());
+    let mut run = command(
+        &ssh,
+        &hosts,
+        &t.src,
+        &t.dst,
+        &[
+            "--zk",
+            zk.connect(),
+            "--session",
+            &session,
+            "--",
+            "--depth",
+            "2",
+            "--verbose",
+            "--rsync",
+            gate.rsync().to_str().unwrap(),
+        ],
+    );
+    // Its home, where it keeps the credentials of a session that can be resumed.
+    run.env("HOME", t.tmp.path());
+    let mut run = Watched::start(run);
+    // The agents took the credentials from their SSH channel: the destination joined the
+    // locked session, the worker too, and the plan is out; every rsync waits at the gate.
+    run.wait_for(" registered at rsync://", 1, Duration::from_secs(120));
+    run.wait_for(" joined session ", 1, Duration::from_secs(120));
+    run.wait_for("plan published", 1, Duration::from_secs(120));
+    let id = locked::assert_locked(zk.connect(), &session);
+    let procs = locked::every_process();
+    assert!(
+        procs.contains(&format!("ZKRSYNC_LAUNCH_ID={session}")),
+        "the remote agents were looked at"
+    );
+    assert_eq!(locked::find_secret(&procs, &id), None, "in a process");
+    gate.open();
+    let end = run.finish(Duration::from_secs(120));
+    assert_eq!(end.code, Some(0), "{}", end.output);
+    assert_eq!(differences(&t.src, &t.dst), "", "{}", end.output);
+    assert_eq!(
+        locked::find_secret(&end.output, &id),
+        None,
+        "{}",
+        end.output
+    );
 }

@@ -3,6 +3,12 @@
 
 use super::records::{Fields, Lines, RecordError};
 
+/// rsync's I/O timeout when none is given, in seconds: an rsync that moves no data for this
+/// long (a hung read of a stale NFS or GPFS mount, a stalled destination) ends with an error
+/// and its chunk is tried again, instead of holding its claim and its destination's slot
+/// forever. 0 means none.
+pub const DEFAULT_TIMEOUT_S: u32 = 600;
+
 /// The parameters every source of a session must agree on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionParams {
@@ -24,7 +30,9 @@ pub struct SessionParams {
     pub hard_links: bool,
     /// `--inplace`.
     pub inplace: bool,
-    /// `--timeout` in seconds (0: none).
+    /// `--timeout` in seconds (0: none). `zkrsync source` gives [`DEFAULT_TIMEOUT_S`] unless
+    /// told otherwise; [`Default`] has none (a bare session, as the core's tests and the
+    /// simulator use).
     pub timeout: u32,
     /// `--rsync-opt`, in order.
     pub rsync_opts: Vec<String>,

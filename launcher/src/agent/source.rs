@@ -20,6 +20,8 @@ use crate::agent::watchdog::Watchdog;
 use crate::agent::zk_connect::ZkArgs;
 use crate::agent::{logging, report};
 
+mod rsync_trial;
+
 /// Options of `zkrsync source`.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
@@ -56,8 +58,10 @@ pub struct SourceArgs {
     #[arg(long)]
     pub inplace: bool,
 
-    /// rsync's I/O timeout in seconds (0: none).
-    #[arg(long, default_value_t = 0, value_name = "SEC")]
+    /// rsync's I/O timeout in seconds: an rsync that moves no data for this long fails and
+    /// its chunk is tried again, so a hung read (a stale NFS mount) cannot hold a claim
+    /// forever (0: none).
+    #[arg(long, default_value_t = zkrsync_core::protocol::params::DEFAULT_TIMEOUT_S, value_name = "SEC")]
     pub timeout: u32,
 
     /// An extra rsync option, e.g. --rsync-opt=--bwlimit=100M (repeatable).
@@ -194,6 +198,8 @@ impl SourceArgs {
         self.zk.timeout()?;
         self.zk.check_connect()?;
         self.zk.credentials()?;
+        // Last: it runs rsync once, which the checks above need not wait for.
+        rsync_trial::try_options(&self.rsync, &self.params())?;
         Ok((root, spec))
     }
 }

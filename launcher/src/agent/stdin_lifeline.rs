@@ -4,6 +4,10 @@
 //! processes with it; the end of input (the launcher or its connection is gone) stops it
 //! cleanly, and if that takes longer than [`GRACE`] it ends at once, so nothing outlives
 //! a lost launcher.
+//!
+//! With `--auth-stdin` the first line of that input is the session's credentials, which
+//! the agent reads (agent/zk_connect.rs) while it checks its arguments, before this watch
+//! starts: the orders follow that line, from the same buffered standard input.
 
 use std::io::Read as _;
 use std::time::Duration;

@@ -37,9 +37,35 @@ pub struct ZkArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "auth")]
     pub auth_file: Option<PathBuf>,
 
+    /// Read USER:PASS from the first line of standard input (how zkrsync-launch hands the
+    /// session's credentials to its agents: on no command line, in no environment).
+    #[arg(long, conflicts_with_all = ["auth", "auth_file"])]
+    pub auth_stdin: bool,
+
     /// ZooKeeper session timeout in seconds: a client silent for this long loses its claims.
     #[arg(long, default_value_t = 20.0, value_name = "SEC")]
     pub session_timeout: f64,
+}
+
+/// The longest first line `--auth-stdin` reads.
+const STDIN_LINE_MAX: u64 = 4096;
+
+/// The first line of standard input, read once (every later connection of the agent uses
+/// it again); what is after it stays for [`crate::agent::stdin_lifeline`], which reads the
+/// same buffered standard input.
+fn stdin_credentials() -> anyhow::Result<String> {
+    static READ: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let read = READ.get_or_init(|| {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        let stdin = std::io::stdin().lock();
+        match std::io::Read::take(stdin, STDIN_LINE_MAX).read_line(&mut line) {
+            Ok(_) if line.ends_with('\n') => Ok(line.trim().to_owned()),
+            Ok(_) => Err("--auth-stdin: standard input ended before a whole first line: give USER:PASS and a newline on it".to_owned()),
+            Err(e) => Err(format!("--auth-stdin: cannot read standard input ({e}): give USER:PASS on its first line")),
+        }
+    });
+    read.clone().map_err(|e| anyhow!(e))
 }
 
 /// A connected client, with the ACLs new znodes get.
@@ -71,9 +97,10 @@ impl ZkArgs {
         Ok(Duration::from_secs_f64(self.session_timeout))
     }
 
-    /// The credentials, from --auth, ZKRSYNC_AUTH or --auth-file.
+    /// The credentials, from --auth, ZKRSYNC_AUTH, --auth-file or --auth-stdin.
     pub fn credentials(&self) -> anyhow::Result<Option<String>> {
         let auth = match (&self.auth, &self.auth_file) {
+            _ if self.auth_stdin => Some(stdin_credentials()?),
             (Some(a), _) => Some(a.clone()),
             (None, Some(file)) => {
                 let text = std::fs::read_to_string(file)

@@ -2,7 +2,7 @@
 //! error output on its standard error; a source's standard output (the master's progress
 //! and final summary) is shown as the launcher's own.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -12,7 +12,11 @@ pub struct Printer {
     label: String,
     own_stdout: bool,
     joined: Option<(Arc<watch::Sender<bool>>, &'static [&'static str])>,
+    last_error: LastError,
 }
+
+/// The last line an agent wrote on its error output (its error, when it refused to start).
+pub type LastError = Arc<Mutex<Option<String>>>;
 
 /// How a source says it has joined its session's election (core/src/protocol/source.rs).
 pub const JOINED: &[&str] = &[" is the master of session ", " joined session "];
@@ -27,6 +31,7 @@ impl Printer {
             label,
             own_stdout,
             joined: None,
+            last_error: LastError::default(),
         }
     }
 
@@ -47,6 +52,11 @@ impl Printer {
         &self.label
     }
 
+    /// Where the agent's last line of error output is kept.
+    pub fn last_error(&self) -> LastError {
+        self.last_error.clone()
+    }
+
     /// Shows one line (without its newline); `err` for the agent's error output.
     pub fn line(&self, line: &[u8], err: bool) {
         let text = String::from_utf8_lossy(line);
@@ -54,6 +64,11 @@ impl Printer {
         if let Some((joined, signs)) = &self.joined {
             if err && signs.iter().any(|j| text.contains(j)) {
                 joined.send_replace(true);
+            }
+        }
+        if err && !text.trim().is_empty() {
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some(text.to_owned());
             }
         }
         // A closed terminal or pipe must not stop the launcher: what cannot be shown is lost.

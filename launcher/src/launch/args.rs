@@ -11,7 +11,7 @@ use clap::Parser;
     name = "zkrsync-launch",
     version,
     about = "Start a zkrsync session on the hosts of a host file, as mpirun does",
-    after_help = "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments; `localhost` runs without SSH. Options after `--` go to every source (e.g. -- --depth 2 --delete).\n\nExit codes: 0 done; 1 some chunks failed; 2 a wrong option or host file, nothing started; 3 a host could not be used or an agent died without an exit code."
+    after_help = "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments; `localhost` runs without SSH. Options after `--` go to every source (e.g. -- --depth 2 --delete).\n\nExit codes: 0 done; 1 some chunks failed; 2 a wrong option or host file, nothing started, or every source refused to start; 3 a host could not be used or an agent died without an exit code."
 )]
 pub struct LaunchArgs {
     /// The host file.
@@ -59,10 +59,15 @@ pub struct LaunchArgs {
     /// zkrsync's path on the remote hosts (default: the same path as here).
     #[arg(long, value_name = "PATH")]
     pub remote_binary: Option<String>,
-    /// The session's credentials (a file with USER:PASS) for every agent: a path each host
-    /// can read, e.g. on a shared file system. The session is then locked to them.
+    /// Lock the session to your own credentials (a file whose first line is USER:PASS),
+    /// read here and handed to every agent on its standard input, instead of generated ones
+    /// (also ZKRSYNC_AUTH).
     #[arg(long, value_name = "FILE")]
     pub auth_file: Option<PathBuf>,
+    /// Leave the session open to every user of the ZooKeeper: by default it is locked to
+    /// generated credentials that only its agents get.
+    #[arg(long, conflicts_with = "auth_file")]
+    pub open: bool,
     /// Check instead of copying: start the destinations, run `zkrsync check` once on every
     /// source host (can it reach and log in to every destination?), then stop them.
     #[arg(long)]

@@ -1,7 +1,7 @@
 //! `zkrsync-launch`: a whole session started from one place, as mpirun does. The host file
 //! ([`hostfile`]) and where each process goes ([`placement`]); the checks of every host
 //! before anything starts ([`preflight`]); a private ZooKeeper for the run
-//! ([`private_zk`]); the agents started locally or over SSH ([`remote_agent`], [`ssh`]),
+//! ([`private_zk`]); the session's lock ([`credentials`]); the agents started locally or over SSH ([`remote_agent`], [`ssh`]),
 //! their output shown with host, rank and role ([`agent_output`]), and their ends waited
 //! for. [`run`] is the whole of it.
 //!
@@ -11,6 +11,7 @@
 
 pub mod agent_output;
 mod args;
+pub mod credentials;
 pub mod hostfile;
 pub mod placement;
 mod plan;

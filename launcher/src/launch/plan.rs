@@ -71,20 +71,6 @@ pub(super) fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
             );
         }
     }
-    if let Some(file) = &args.auth_file {
-        if local(|_| true) && !file.is_file() {
-            bail!(
-                "--auth-file {} is not a file: give a file holding USER:PASS",
-                file.display()
-            );
-        }
-        if !file.is_absolute() && slots.iter().any(|s| !hosts[s.host].is_local()) {
-            bail!(
-                "--auth-file {} is relative, which means another place on every host: give an absolute path",
-                file.display()
-            );
-        }
-    }
     if args.max_ssh_connect == 0 {
         bail!("--max-ssh-connect 0 would open no connection: give 1 or more");
     }

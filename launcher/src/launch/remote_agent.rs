@@ -71,6 +71,11 @@ pub struct RemoteAgent {
 pub struct Control(UnixStream);
 
 impl Control {
+    /// Hands it `line` on its standard input (the session's credentials, first of all).
+    pub fn hand(&self, line: &[u8]) {
+        let _ = (&self.0).write_all(line);
+    }
+
     /// Asks it to stop cleanly (as SIGTERM would).
     pub fn stop(&self) {
         let _ = (&self.0).write_all(b"t");

@@ -20,13 +20,14 @@ use tokio::sync::watch;
 use crate::child_death::die_with_parent;
 use crate::exit_code::HOST_FAILED;
 use crate::launch::agent_output::Printer;
+use crate::launch::credentials::{self, Credentials};
 use crate::launch::hostfile::Host;
 use crate::launch::placement::{Kind, Slot};
 use crate::launch::plan::{agent_version, plan, remote_needs, ssh_config, target, Plan};
 use crate::launch::preflight::Check;
 use crate::launch::private_zk::PrivateZk;
 use crate::launch::remote_agent::{Ended, RemoteAgent};
-use crate::launch::running::{print_lines, Control, Running};
+use crate::launch::running::{print_lines, Control, Running, Side};
 use crate::launch::ssh::link::SshConfig;
 use crate::launch::ssh::remote_command::command_line;
 use crate::launch::LaunchArgs;
@@ -64,6 +65,11 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
         .session
         .clone()
         .unwrap_or_else(|| format!("launch-{}", std::process::id()));
+    let lock = match &args.zk {
+        // A session on the user's ZooKeeper, named by them, may be resumed by a later run.
+        Some(zk) => credentials::choose(args, &session, zk, args.session.is_some())?,
+        None => credentials::choose(args, &session, "", false)?,
+    };
     let private = match &args.zk {
         Some(_) => None,
         None => Some(PrivateZk::start(reach, &session)?),
@@ -86,6 +92,7 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
             plan.hosts[slot.host].name
         );
     }
+    eprintln!("zkrsync-launch: {}", lock.note);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -96,9 +103,13 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
         zk: &zk,
         session: &session,
         reach,
+        credentials: lock.credentials.as_ref(),
     };
     let code = runtime.block_on(run.agents())?;
     drop(private);
+    if code == crate::exit_code::OK {
+        lock.completed();
+    }
     Ok(code)
 }
 
@@ -117,6 +128,8 @@ struct Run<'a> {
     zk: &'a str,
     session: &'a str,
     reach: IpAddr,
+    /// What every agent gets on its standard input (`--auth-stdin`); None: an open session.
+    credentials: Option<&'a Credentials>,
 }
 
 impl Run<'_> {
@@ -135,8 +148,8 @@ impl Run<'_> {
             "--path".into(),
             path.into(),
         ];
-        if let Some(file) = &self.args.auth_file {
-            words.extend(["--auth-file".into(), file.into()]);
+        if self.credentials.is_some() {
+            words.push("--auth-stdin".into());
         }
         if slot.kind == Kind::Dest {
             // Sources reach a destination at the address the launcher reached its host.
@@ -167,20 +180,39 @@ impl Run<'_> {
         printer: Printer,
         words: Vec<OsString>,
     ) -> anyhow::Result<usize> {
-        let i = running.labels.len();
-        running.labels.push(label);
-        let agent = words.first().is_some_and(|w| w == "source" || w == "dest");
+        let side = match words.first().and_then(|w| w.to_str()) {
+            Some("source") => Side::Source,
+            Some("dest") => Side::Dest,
+            _ => Side::Other,
+        };
+        let agent = side != Side::Other;
+        let i = running.add(label, side, &printer);
         if host.is_local() {
             let mut cmd = Command::new(&self.plan.bin);
             cmd.args(&words)
                 .env("ZKRSYNC_LAUNCH_ID", self.session)
-                .stdin(Stdio::null())
+                // The launcher's credentials come on standard input, not from its environment.
+                .env_remove("ZKRSYNC_AUTH")
+                .stdin(if self.credentials.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             die_with_parent(&mut cmd);
             let mut child = cmd
                 .spawn()
                 .with_context(|| format!("cannot start {}", self.plan.bin.display()))?;
+            if let (Some(c), Some(mut stdin)) = (self.credentials, child.stdin.take()) {
+                let line = c.stdin_line();
+                // One short line into an empty pipe; closed after it (the agent then reads
+                // its end of input, which a local agent does not watch).
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt as _;
+                    let _ = stdin.write_all(&line).await;
+                });
+            }
             if let Some(out) = child.stdout.take() {
                 running
                     .printers
@@ -220,6 +252,10 @@ impl Run<'_> {
             );
             let agent =
                 RemoteAgent::start(self.ssh.clone(), target(self.args, host), command, printer)?;
+            if let Some(c) = self.credentials {
+                // First on its input, before any order.
+                agent.control.hand(&c.stdin_line());
+            }
             running.controls.push(Control::Remote(agent.control));
             let ended = agent.ended;
             running.ends.push(Box::pin(async move {
@@ -300,8 +336,8 @@ impl Run<'_> {
                     "--session".into(),
                     self.session.into(),
                 ];
-                if let Some(file) = &self.args.auth_file {
-                    words.extend(["--auth-file".into(), file.into()]);
+                if self.credentials.is_some() {
+                    words.push("--auth-stdin".into());
                 }
                 let label = format!("{} check", host.name);
                 let printer = Printer::new(label.clone(), false);
