@@ -16,9 +16,6 @@
 
 pub mod agent;
 pub mod child_death;
-/// The one exit-code table, the core's: re-exported for `launch/`, which still names it
-/// here; new code names [`zkrsync_core::protocol::exit_code`] itself.
-pub use zkrsync_core::protocol::exit_code;
 pub mod ini;
 pub mod initree;
 pub mod launch;

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::exit_code;
 use crate::launch::ssh::link::{SshConfig, SshLink, Target};
 use crate::launch::ssh::remote_command::{capture, command_line, push_file, quote};
+use zkrsync_core::protocol::exit_code;
 
 /// What a run needs of one host.
 #[derive(Debug, Clone)]

@@ -12,9 +12,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
-use crate::exit_code::{self, HOST_FAILED};
 use crate::launch::agent_output::{LastError, Printer};
 use crate::launch::remote_agent::{self, Ended};
+use zkrsync_core::protocol::exit_code::{self, HOST_FAILED};
 
 /// How an agent ended, as far as the launcher knows.
 type EndFuture = Pin<Box<dyn Future<Output = (usize, Ended)> + Send>>;

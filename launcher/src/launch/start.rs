@@ -18,7 +18,6 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::child_death::die_with_parent;
-use crate::exit_code::HOST_FAILED;
 use crate::launch::agent_output::Printer;
 use crate::launch::credentials::{self, Credentials};
 use crate::launch::hostfile::Host;
@@ -31,6 +30,7 @@ use crate::launch::running::{print_lines, Control, Running, Side};
 use crate::launch::ssh::link::SshConfig;
 use crate::launch::ssh::remote_command::command_line;
 use crate::launch::LaunchArgs;
+use zkrsync_core::protocol::exit_code::HOST_FAILED;
 
 /// Runs the launcher; returns the exit code.
 pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
@@ -107,7 +107,7 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
     };
     let code = runtime.block_on(run.agents())?;
     drop(private);
-    if code == crate::exit_code::OK {
+    if code == zkrsync_core::protocol::exit_code::OK {
         lock.completed();
     }
     Ok(code)
