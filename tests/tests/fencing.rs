@@ -18,14 +18,15 @@ use zkrsync_tests::zk::ZkServer;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// An rsync that writes `<pid>` to `runs` when it starts; the first run of the session
-/// then hangs (as on a stuck transfer) before copying.
+/// An rsync that writes `<pid>` to `runs` when it starts a transfer to a destination; the
+/// first transfer of the session then hangs (as on a stuck transfer) before copying. Other
+/// runs (the source's trial of its rsync options) are plain rsync.
 fn wrapper(dir: &Path) -> (PathBuf, PathBuf) {
     let runs = dir.join("runs");
     let script = dir.join("rsync-wrapper");
     let mark = dir.join("first-run");
     let text = format!(
-        "#!/bin/sh\necho $$ >> {runs}\nif mkdir {mark} 2>/dev/null; then sleep 60; fi\nexec rsync \"$@\"\n",
+        "#!/bin/sh\ncase \"$*\" in *rsync://*) ;; *) exec rsync \"$@\";; esac\necho $$ >> {runs}\nif mkdir {mark} 2>/dev/null; then sleep 60; fi\nexec rsync \"$@\"\n",
         runs = runs.display(),
         mark = mark.display()
     );
