@@ -14,7 +14,7 @@ pub struct RecordError {
 }
 
 impl RecordError {
-    fn new(what: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(what: &'static str, reason: impl Into<String>) -> Self {
         RecordError {
             what,
             reason: reason.into(),
@@ -235,8 +235,65 @@ pub struct DestRecord {
     pub host: String,
     /// The login its daemon requires, if any.
     pub auth: Option<DaemonAuth>,
+    /// What its tree is on its host, for a source to tell whether the two trees overlap
+    /// ([`crate::protocol::source_tree::overlap`]); None from older versions.
+    pub tree: Option<TreeId>,
     /// Fields of newer versions; kept as they are.
     pub extra: Vec<(String, String)>,
+}
+
+/// Where a tree is on its host: the host's boot id (`/proc/sys/kernel/random/boot_id`: one
+/// kernel, one set of device numbers) and the `(st_dev, st_ino)` of the tree's root and of
+/// every ancestor up to `/`, root first. Two trees of one host overlap when one's root is in
+/// the other's chain: device and inode ancestry, not path strings, so symlinks and bind
+/// mounts of the same directory are seen through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeId {
+    /// The host's boot id.
+    pub boot_id: String,
+    /// The tree's path, for messages only.
+    pub path: Vec<u8>,
+    /// `(st_dev, st_ino)` of the root, its parent, … up to `/`.
+    pub chain: Vec<(u64, u64)>,
+}
+
+impl TreeId {
+    fn put(&self, l: &mut Lines) {
+        l.put_bytes("tree_boot", self.boot_id.as_bytes())
+            .put_bytes("tree_path", &self.path);
+        for (dev, ino) in &self.chain {
+            l.put("tree_dir", format!("{dev}:{ino}"));
+        }
+    }
+
+    fn get(f: &Fields) -> Result<Option<TreeId>, RecordError> {
+        if f.all("tree_boot").is_empty() {
+            return Ok(None);
+        }
+        let bad = || RecordError::new("destination", "tree_dir is not DEV:INO");
+        let chain = f
+            .all("tree_dir")
+            .iter()
+            .map(|v| {
+                let (dev, ino) = v.split_once(':').ok_or_else(bad)?;
+                Ok((
+                    dev.parse().map_err(|_| bad())?,
+                    ino.parse().map_err(|_| bad())?,
+                ))
+            })
+            .collect::<Result<Vec<_>, RecordError>>()?;
+        if chain.is_empty() {
+            return Err(RecordError::new(
+                "destination",
+                "tree_boot without tree_dir",
+            ));
+        }
+        Ok(Some(TreeId {
+            boot_id: String::from_utf8_lossy(&f.bytes("tree_boot")?).into_owned(),
+            path: f.bytes("tree_path")?,
+            chain,
+        }))
+    }
 }
 
 impl DestRecord {
@@ -251,6 +308,9 @@ impl DestRecord {
         if let Some(auth) = &self.auth {
             l.put("auth_user", &auth.user)
                 .put("auth_secret", &auth.secret.0);
+        }
+        if let Some(tree) = &self.tree {
+            tree.put(&mut l);
         }
         for (k, v) in &self.extra {
             l.put(k, v);
@@ -268,6 +328,9 @@ impl DestRecord {
             "host",
             "auth_user",
             "auth_secret",
+            "tree_boot",
+            "tree_path",
+            "tree_dir",
         ];
         let auth = match (f.all("auth_user").first(), f.all("auth_secret").first()) {
             (Some(user), Some(secret)) => Some(DaemonAuth {
@@ -289,6 +352,7 @@ impl DestRecord {
             active: f.str("state")? == "active",
             host: String::from_utf8_lossy(&f.bytes("host")?).into_owned(),
             auth,
+            tree: TreeId::get(&f)?,
             extra: f
                 .map
                 .iter()
@@ -309,6 +373,35 @@ impl DestRecord {
             None => String::new(),
         };
         format!("rsync://{user}{host}:{}/{}/", self.port, self.module)
+    }
+}
+
+/// The session's destination tree (`desttree`): the first destination wrote a probe file
+/// holding `token` into its tree's root; every other destination must read the same token
+/// back from its own path (see [`crate::protocol::dest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestTreeRecord {
+    /// The id of the destination that wrote the probe (it names the probe file).
+    pub dest: String,
+    /// The random token in the probe file.
+    pub token: String,
+}
+
+impl DestTreeRecord {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put_bytes("dest", self.dest.as_bytes())
+            .put_bytes("token", self.token.as_bytes());
+        l.into_bytes()
+    }
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<DestTreeRecord, RecordError> {
+        let f = Fields::parse("destination tree", data)?;
+        Ok(DestTreeRecord {
+            dest: String::from_utf8_lossy(&f.bytes("dest")?).into_owned(),
+            token: String::from_utf8_lossy(&f.bytes("token")?).into_owned(),
+        })
     }
 }
 
@@ -564,9 +657,31 @@ mod tests {
             active: false,
             host: "node 1".into(),
             auth: None,
+            tree: None,
             extra: vec![("later".into(), "kept".into())],
         };
         assert_eq!(DestRecord::decode(&dest.encode()).unwrap(), dest);
+        let placed = DestRecord {
+            tree: Some(TreeId {
+                boot_id: "3f2a-boot".into(),
+                path: b"/data/b \xff".to_vec(),
+                chain: vec![(64770, 131073), (64770, 2)],
+            }),
+            ..dest.clone()
+        };
+        assert_eq!(DestRecord::decode(&placed.encode()).unwrap(), placed);
+        assert!(
+            DestRecord::decode(
+                b"address=a\nport=1\nmodule=m\nstate=active\nhost=h\ntree_boot=b\ntree_path=/\n"
+            )
+            .is_err(),
+            "a tree without its chain is unreadable"
+        );
+        let tree = DestTreeRecord {
+            dest: "d-1".into(),
+            token: "0badc0de".into(),
+        };
+        assert_eq!(DestTreeRecord::decode(&tree.encode()).unwrap(), tree);
         assert_eq!(dest.url(), "rsync://127.0.0.2:8730/zkrsync-s1/");
         let locked = DestRecord {
             auth: Some(DaemonAuth {

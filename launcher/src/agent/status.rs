@@ -145,6 +145,8 @@ pub async fn delete_session(zk: &Zk, layout: &Layout) -> anyhow::Result<()> {
     for path in DIRS.iter().map(|d| layout.at(d)).chain([
         layout.config(),
         layout.stop(),
+        layout.summary(),
+        layout.desttree(),
         layout.root().to_owned(),
     ]) {
         match zk.client.delete(&path, None).await {

@@ -16,8 +16,8 @@ use madsim::rand::{GlobalRng, Rng};
 use zkrsync_core::protocol::layout::Layout;
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{
-    source_tree, Dest, DestConfig, Input, JobId, Machine, Output, ReqId, SessionEvent,
-    SessionParams, Source, SourceConfig, Summary, WalkFailed, Walked, ZkOp,
+    source_tree, Dest, DestConfig, Input, JobId, Machine, Output, ProbeDone, ProbeOp, ReqId,
+    SessionEvent, SessionParams, Source, SourceConfig, Summary, WalkFailed, Walked, ZkOp,
 };
 
 use crate::config::SimConfig;
@@ -157,6 +157,9 @@ pub struct World {
     report: Report,
     /// When the (single) ZooKeeper server is free again (scaling experiment).
     server_free: Instant,
+    /// The probe files in the root of the destination tree (one tree: every destination
+    /// reads what another wrote).
+    probes: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 /// A request in a trace line: its kind and paths, not its data.
@@ -243,6 +246,7 @@ impl World {
             trace: VecDeque::new(),
             report: Report::default(),
             server_free: now,
+            probes: Default::default(),
             cfg,
         };
         for d in 0..world.cfg.dests {
@@ -557,9 +561,12 @@ impl World {
                     active: true,
                     host: cl.name.clone(),
                     auth: None,
+                    tree: None,
                     extra: Vec::new(),
                 },
                 session_timeout: timeout,
+                path: "/dst".into(),
+                token: format!("{}-{}", cl.name, cl.incarnation),
             })),
         };
         cl.machine = Some(machine);
@@ -641,6 +648,13 @@ impl World {
                 let input = Input::Tree(self.tree_state(c));
                 self.schedule(Duration::from_micros(100), Event::Local { c, inc, input });
             }
+            Output::Probe { id, op } => {
+                let input = Input::Probe {
+                    id,
+                    result: Ok(self.probe(op)),
+                };
+                self.schedule(Duration::from_micros(100), Event::Local { c, inc, input });
+            }
             Output::Log { level, message } => {
                 let name = self.clients[c].name.clone();
                 self.note(format!("{name}: {level:?}: {message}"));
@@ -703,6 +717,22 @@ impl World {
         }
         if kind == Kind::Dest {
             self.dest_gone(&dest_id);
+        }
+    }
+
+    /// A destination's work on the probe files of the destination tree.
+    fn probe(&mut self, op: ProbeOp) -> ProbeDone {
+        match op {
+            ProbeOp::List => ProbeDone::Listed(self.probes.clone().into_iter().collect()),
+            ProbeOp::Write { name, content } => {
+                self.probes.insert(name, content);
+                ProbeDone::Written
+            }
+            ProbeOp::Read { name } => ProbeDone::Read(self.probes.get(&name).cloned()),
+            ProbeOp::Remove { name } => {
+                self.probes.remove(&name);
+                ProbeDone::Removed
+            }
         }
     }
 

@@ -81,6 +81,7 @@ mod tests {
             active,
             host: "h".into(),
             auth: None,
+            tree: None,
             extra: vec![],
         })
     }
