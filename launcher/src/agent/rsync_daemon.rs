@@ -13,9 +13,10 @@
 //! - `early exec` runs a check before every connection: the module's path must still be the
 //!   directory it was at start (the same device and inode), so a tree that was unmounted
 //!   (the path is now the empty directory beneath) or replaced never receives a copy. A
-//!   refused connection ends rsync with exit 5 (as an unreachable daemon), and the source
-//!   gives the chunk back and avoids this destination for a while; the destination itself
-//!   pauses when its tree check sees the same change.
+//!   refused connection ends rsync with exit 5 ("early exec failed", as an unreachable
+//!   daemon), and the source gives the chunk back and avoids this destination for a while;
+//!   the script's reason goes to this destination's log, and the destination itself pauses
+//!   when its tree check sees the same change.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -67,10 +68,10 @@ pub const IO_TIMEOUT_SECS: u32 = 3600;
 
 /// Options the daemon refuses (rsyncd.conf's `refuse options`): zkrsync never sends them,
 /// and each can destroy data a session must keep: deleting what the filters protect,
-/// deleting the source, deleting in spite of I/O errors, deleting destination files named in
-/// `--files-from` that the source lacks, writing into device files.
-pub const REFUSED_OPTIONS: &str =
-    "delete-excluded remove-source-files ignore-errors delete-missing-args write-devices";
+/// deleting the source, deleting in spite of I/O errors, writing into device files. (A
+/// pushing client does not tell the daemon of `--delete-missing-args`: it cannot be refused
+/// here.)
+pub const REFUSED_OPTIONS: &str = "delete-excluded remove-source-files ignore-errors write-devices";
 
 /// `text` quoted for `sh`.
 fn sh_quote(text: &str) -> String {
@@ -199,7 +200,7 @@ pub async fn start(
             .arg(format!("--address={address}"))
             .arg(format!("--port={p}"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -225,6 +226,7 @@ pub async fn start(
                 );
             }
             if serves_module(address, p, module).await {
+                forward_output(&mut child);
                 return Ok(Daemon {
                     child,
                     port: p,
@@ -251,6 +253,21 @@ pub async fn start(
         "no free port for the rsync daemon from {start_port} to {}: give --port or --start-port",
         start_port.saturating_add(200)
     ))
+}
+
+/// What the daemon's `early exec` script says when it refuses a connection goes to the
+/// daemon's standard output (the client only sees "early exec failed"): into this
+/// destination's log.
+fn forward_output(child: &mut Child) {
+    use tokio::io::AsyncBufReadExt as _;
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::warn!("{}", line.trim_start_matches("zkrsync: "));
+            }
+        });
+    }
 }
 
 /// Whether the daemon on `address:port` is ours: it knows `module` (another daemon already
