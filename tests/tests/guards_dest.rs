@@ -392,7 +392,7 @@ fn the_daemon_takes_only_what_a_session_sends_and_the_record_says_where_the_tree
             let mut r = BufReader::new(s.try_clone().unwrap());
             let mut greeting = String::new();
             r.read_line(&mut greeting).unwrap();
-            write!(s, "{greeting}{}\n", record.module).unwrap();
+            writeln!(s, "{greeting}{}", record.module).unwrap();
             let mut answer = String::new();
             r.read_line(&mut answer).unwrap();
             assert!(answer.starts_with("@RSYNCD: AUTHREQD"), "{answer}");
