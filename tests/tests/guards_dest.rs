@@ -381,9 +381,19 @@ fn the_daemon_takes_only_what_a_session_sends_and_the_record_says_where_the_tree
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(fs::read(dst.join("a/f")).unwrap(), b"data");
+}
 
-    // Sixteen connections at once, no more: each of these holds one (it has chosen the
-    // module and waits for its login).
+#[test]
+fn the_daemon_takes_sixteen_connections_at_once_and_no_more() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    fs::create_dir(&dst).unwrap();
+    let mut c = Cluster::new(zk.connect(), "bounded");
+    c.dest("d1", &dst, "127.0.0.1");
+    let record = dest_record(&mut c, "d1", "registered", |_| true);
+    // Each of these holds one connection: it has chosen the module and waits for its login.
     use std::io::{BufRead as _, BufReader, Write as _};
     let held: Vec<std::net::TcpStream> = (0..16)
         .map(|_| {

@@ -21,6 +21,7 @@ mod session;
 pub mod source;
 pub mod source_tree;
 mod timers;
+pub mod tree_id;
 
 use std::time::{Duration, Instant};
 

@@ -203,26 +203,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
     args.zk.timeout()?;
     args.zk.check_connect()?;
     args.zk.credentials()?;
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", sanitize(&host), std::process::id()));
-    if id.is_empty()
-        || id.contains('~')
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    {
-        bail!("--id {id:?} is not valid: use letters, digits, '.', '_' or '-'");
-    }
-    let advertise = match (&args.advertise, &args.domain) {
-        (Some(a), _) => a.clone(),
-        (None, Some(domain)) => in_domain(&host, domain),
-        (None, None) => host.clone(),
-    };
+    let (host, id, advertise) = names(args)?;
     let (log_file, _pidfile) = crate::agent::daemon_mode::prepare(
         layout.session(),
         "dest",
@@ -319,6 +300,31 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         }
         Ok(exit.code)
     })
+}
+
+/// This host's name, the destination's id and the address it advertises.
+fn names(args: &DestArgs) -> anyhow::Result<(String, String, String)> {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", sanitize(&host), std::process::id()));
+    if id.is_empty()
+        || id.contains('~')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        bail!("--id {id:?} is not valid: use letters, digits, '.', '_' or '-'");
+    }
+    let advertise = match (&args.advertise, &args.domain) {
+        (Some(a), _) => a.clone(),
+        (None, Some(domain)) => in_domain(&host, domain),
+        (None, None) => host.clone(),
+    };
+    Ok((host, id, advertise))
 }
 
 /// `host`'s short name in `domain`, as vsc-zk's --domain: `node1.old.org` -> `node1.DOMAIN`.
