@@ -113,6 +113,7 @@ fn dest_record() -> DestRecord {
             user: "zkrsync".into(),
             secret: Secret(SECRET.into()),
         }),
+        tree: None,
         extra: vec![],
     }
 }

@@ -102,6 +102,7 @@ fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
                 active: true,
                 host: "h".into(),
                 auth: None,
+                tree: None,
                 extra: vec![],
             }
             .encode(),
@@ -430,80 +431,6 @@ fn a_long_disconnection_stops_rsync_before_the_session_can_expire() {
             .any(|(_, op)| matches!(op, ZkOp::Multi(m) if m.len() == 2)),
         "{ops:?}"
     );
-}
-
-#[test]
-fn a_destination_registers_pauses_and_leaves_on_stop() {
-    let l = layout();
-    let now = Instant::now();
-    let record = DestRecord {
-        address: "127.0.0.2".into(),
-        port: 1,
-        module: "m".into(),
-        active: true,
-        host: "h".into(),
-        auth: None,
-        extra: vec![],
-    };
-    let mut d = Dest::new(DestConfig {
-        layout: l.clone(),
-        id: "d1".into(),
-        record,
-        session_timeout: Duration::from_secs(9),
-    });
-    d.handle(
-        now,
-        Input::Session(SessionEvent::Connected {
-            new_session: true,
-            timeout: Duration::from_secs(9),
-        }),
-    );
-    let out = drain(&mut d);
-    assert!(out.iter().any(|o| matches!(o, Output::WatchTree)));
-    assert!(
-        !zk_ops(&out)
-            .iter()
-            .any(|(_, op)| path_of(op) == l.entry(Dir::Dests, "d1")),
-        "not before the tree is checked"
-    );
-    d.handle(now, Input::Tree(TreeState::Present));
-    let ops = zk_ops(&drain(&mut d));
-    assert!(
-        matches!(&ops[..], [(_, ZkOp::Create { path, mode: CreateMode::Ephemeral, .. })] if *path == l.entry(Dir::Dests, "d1"))
-    );
-    d.handle(now, Input::Tree(TreeState::Missing("gone".into())));
-    let ops = zk_ops(&drain(&mut d));
-    let [(_, ZkOp::SetData { data, .. })] = &ops[..] else {
-        panic!("{ops:?}")
-    };
-    assert!(!DestRecord::decode(data).unwrap().active);
-    d.handle(
-        now,
-        Input::Watch {
-            path: l.stop(),
-            kind: WatchKind::Created,
-        },
-    );
-    let ops = zk_ops(&drain(&mut d));
-    let (id, _) = ops[0].clone();
-    d.handle(
-        now,
-        Input::Reply {
-            id,
-            result: Ok(ZkReply::Exists(true)),
-        },
-    );
-    let ops = zk_ops(&drain(&mut d));
-    d.handle(
-        now,
-        Input::Reply {
-            id: ops[0].0,
-            result: Ok(ZkReply::Data(b"done\n".to_vec())),
-        },
-    );
-    assert!(drain(&mut d)
-        .iter()
-        .any(|o| matches!(o, Output::Exit(e) if e.code == 0)));
 }
 
 #[test]

@@ -174,6 +174,7 @@ mod tests {
             invocations,
             units: 1,
             guards: Default::default(),
+            dest_tree: None,
         }
     }
 

@@ -89,9 +89,22 @@ impl Cluster {
     }
 
     fn spawn(&mut self, name: &str, args: Vec<OsString>) -> usize {
+        self.spawn_wrapped(name, &[], args)
+    }
+
+    /// Starts `wrapper… zkrsync args…` (e.g. `setpriv --reuid=nobody …`).
+    fn spawn_wrapped(&mut self, name: &str, wrapper: &[&str], args: Vec<OsString>) -> usize {
         let log = self.logs.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(zkrsync_bin())
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(zkrsync_bin());
+                c
+            }
+            None => Command::new(zkrsync_bin()),
+        };
+        let child = cmd
             .args(&args)
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -138,6 +151,27 @@ impl Cluster {
         ]);
         args.extend(extra.iter().map(OsString::from));
         self.spawn(name, args)
+    }
+
+    /// Starts a destination through `wrapper` (a command that runs the rest of its
+    /// arguments, such as `setpriv --reuid=nobody --regid=nogroup --clear-groups`).
+    pub fn dest_wrapped(
+        &mut self,
+        name: &str,
+        wrapper: &[&str],
+        dst: &Path,
+        addr: &str,
+        extra: &[&str],
+    ) -> usize {
+        let mut args = self.common("dest", dst);
+        args.extend([
+            "--advertise".into(),
+            addr.into(),
+            "--id".into(),
+            name.into(),
+        ]);
+        args.extend(extra.iter().map(OsString::from));
+        self.spawn_wrapped(name, wrapper, args)
     }
 
     /// Starts a source of `src` with extra options.

@@ -199,7 +199,15 @@ fn check_reaches_and_logs_in_to_every_destination_and_names_what_fails() {
     let out = zkrsync_tests::zkrsync(["check", "--zk", zk.connect(), "--session", "checked"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("1 of 3 destinations work"), "{text}");
-    assert_eq!(std::fs::read_dir(&dst).unwrap().count(), 0);
+    let entries: Vec<_> = std::fs::read_dir(&dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        [".zkrsync-checked-d1"],
+        "only the destination's probe file"
+    );
     let none = zkrsync_tests::zkrsync(["check", "--zk", zk.connect(), "--session", "nothing-here"]);
     assert_eq!(none.status.code(), Some(14));
     c.kill_all();

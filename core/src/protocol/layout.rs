@@ -7,6 +7,7 @@
 //! | `config` | persistent | the session parameters, written once by the first source |
 //! | `election/s-<seq>` | ephemeral sequential | one per source; the lowest is the master |
 //! | `dests/<id>` | ephemeral | a destination's address, port, module and state |
+//! | `desttree` | persistent | the id of the first destination and the token of the probe file it wrote into its tree (every other destination reads it back from its own) |
 //! | `plan` | persistent | `building` or `ready`, the chunk and unit counts |
 //! | `plan/<index>` | persistent | one chunk of units ([`crate::plan::Chunk`]) |
 //! | `claims/<chunk>` | ephemeral | the worker that owns the chunk now |
@@ -163,6 +164,10 @@ impl Layout {
     /// `summary`: the session's outcome, written before the master deletes results.
     pub fn summary(&self) -> String {
         self.at("summary")
+    }
+    /// `desttree`: the session's destination tree ([`super::records::DestTreeRecord`]).
+    pub fn desttree(&self) -> String {
+        self.at("desttree")
     }
     /// A directory of the session.
     pub fn dir(&self, dir: Dir) -> String {

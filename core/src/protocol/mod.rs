@@ -21,6 +21,7 @@ mod session;
 pub mod source;
 pub mod source_tree;
 mod timers;
+pub mod tree_id;
 
 use std::time::{Duration, Instant};
 
@@ -286,6 +287,53 @@ pub enum RsyncOutcome {
     SpawnFailed(String),
 }
 
+/// Identifies a destination's request about its probe files ([`Output::Probe`]), so that its
+/// result can be matched to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProbeId(pub u64);
+
+/// What a destination asks its driver to do with the probe files in the root of the tree
+/// it serves (`.zkrsync-*`, see [`dest`]): names are file names in that root, never paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOp {
+    /// List the root's entries whose name starts with [`dest::PROBE_PREFIX`], with their
+    /// contents (at most [`dest::PROBE_MAX_BYTES`] of each; an entry that is not a regular
+    /// file has an empty content); replies [`ProbeDone::Listed`].
+    List,
+    /// Write `content` to `name` durably: to a temporary name, fsync, rename over `name`,
+    /// fsync the root; replies [`ProbeDone::Written`].
+    Write {
+        /// The file's name.
+        name: String,
+        /// What it holds.
+        content: Vec<u8>,
+    },
+    /// Read `name` (at most [`dest::PROBE_MAX_BYTES`]); replies [`ProbeDone::Read`], with
+    /// None when there is no such file.
+    Read {
+        /// The file's name.
+        name: String,
+    },
+    /// Remove `name` (a missing file is not an error); replies [`ProbeDone::Removed`].
+    Remove {
+        /// The file's name.
+        name: String,
+    },
+}
+
+/// What the driver did for a [`ProbeOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeDone {
+    /// The probe files found, by name, with their contents.
+    Listed(Vec<(String, Vec<u8>)>),
+    /// Written and renamed into place.
+    Written,
+    /// The file's contents, None when it does not exist.
+    Read(Option<Vec<u8>>),
+    /// Removed, or there was no such file.
+    Removed,
+}
+
 /// The driver's view of a tree (a destination's or a source's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeState {
@@ -308,16 +356,20 @@ pub enum Timer {
     Suspect,
     /// A destination stops waiting for an earlier registration under its id to expire.
     RegisterDeadline,
+    /// A destination reads the session's probe file again (a file another host has just
+    /// written may show late on a shared file system).
+    ProbeRetry,
 }
 
 impl Timer {
     /// Every kind of timer.
-    pub const ALL: [Timer; 5] = [
+    pub const ALL: [Timer; 6] = [
         Timer::Progress,
         Timer::LeaveDeadline,
         Timer::Lease,
         Timer::Suspect,
         Timer::RegisterDeadline,
+        Timer::ProbeRetry,
     ];
 }
 
@@ -354,6 +406,13 @@ pub enum Input {
     Timeout,
     /// The driver checked the machine's tree.
     Tree(TreeState),
+    /// The driver carried out [`Output::Probe`] (destinations); the error is one line.
+    Probe {
+        /// The request.
+        id: ProbeId,
+        /// What it did, or why it could not.
+        result: Result<ProbeDone, String>,
+    },
     /// The user asked the process to stop (SIGINT, SIGTERM).
     Interrupt,
 }
@@ -474,6 +533,15 @@ pub enum Output {
     },
     /// Check the tree and report [`Input::Tree`] now and whenever it changes.
     WatchTree,
+    /// Work on the probe files in the root of the destination's tree (destinations); reply
+    /// with [`Input::Probe`] and the same id. Before the machine's [`Output::Exit`], the
+    /// driver finishes every probe request it has been given.
+    Probe {
+        /// The request's id.
+        id: ProbeId,
+        /// What to do.
+        op: ProbeOp,
+    },
     /// A log line.
     Log {
         /// Severity.

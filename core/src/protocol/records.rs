@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::rsync_stats::RsyncStats;
 
+pub use super::tree_id::TreeId;
+
 /// A record that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unreadable {what} record: {reason}")]
@@ -14,7 +16,7 @@ pub struct RecordError {
 }
 
 impl RecordError {
-    fn new(what: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(what: &'static str, reason: impl Into<String>) -> Self {
         RecordError {
             what,
             reason: reason.into(),
@@ -235,6 +237,9 @@ pub struct DestRecord {
     pub host: String,
     /// The login its daemon requires, if any.
     pub auth: Option<DaemonAuth>,
+    /// What its tree is on its host, for a source to tell whether the two trees overlap
+    /// ([`crate::protocol::source_tree::overlap`]); None from older versions.
+    pub tree: Option<TreeId>,
     /// Fields of newer versions; kept as they are.
     pub extra: Vec<(String, String)>,
 }
@@ -252,6 +257,9 @@ impl DestRecord {
             l.put("auth_user", &auth.user)
                 .put("auth_secret", &auth.secret.0);
         }
+        if let Some(tree) = &self.tree {
+            tree.put(&mut l);
+        }
         for (k, v) in &self.extra {
             l.put(k, v);
         }
@@ -268,6 +276,9 @@ impl DestRecord {
             "host",
             "auth_user",
             "auth_secret",
+            "tree_boot",
+            "tree_path",
+            "tree_dir",
         ];
         let auth = match (f.all("auth_user").first(), f.all("auth_secret").first()) {
             (Some(user), Some(secret)) => Some(DaemonAuth {
@@ -289,6 +300,7 @@ impl DestRecord {
             active: f.str("state")? == "active",
             host: String::from_utf8_lossy(&f.bytes("host")?).into_owned(),
             auth,
+            tree: TreeId::get(&f)?,
             extra: f
                 .map
                 .iter()
@@ -309,6 +321,35 @@ impl DestRecord {
             None => String::new(),
         };
         format!("rsync://{user}{host}:{}/{}/", self.port, self.module)
+    }
+}
+
+/// The session's destination tree (`desttree`): the first destination wrote a probe file
+/// holding `token` into its tree's root; every other destination must read the same token
+/// back from its own path (see [`crate::protocol::dest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestTreeRecord {
+    /// The id of the destination that wrote the probe (it names the probe file).
+    pub dest: String,
+    /// The random token in the probe file.
+    pub token: String,
+}
+
+impl DestTreeRecord {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut l = Lines::default();
+        l.put_bytes("dest", self.dest.as_bytes())
+            .put_bytes("token", self.token.as_bytes());
+        l.into_bytes()
+    }
+    /// Decodes.
+    pub fn decode(data: &[u8]) -> Result<DestTreeRecord, RecordError> {
+        let f = Fields::parse("destination tree", data)?;
+        Ok(DestTreeRecord {
+            dest: String::from_utf8_lossy(&f.bytes("dest")?).into_owned(),
+            token: String::from_utf8_lossy(&f.bytes("token")?).into_owned(),
+        })
     }
 }
 
@@ -564,9 +605,31 @@ mod tests {
             active: false,
             host: "node 1".into(),
             auth: None,
+            tree: None,
             extra: vec![("later".into(), "kept".into())],
         };
         assert_eq!(DestRecord::decode(&dest.encode()).unwrap(), dest);
+        let placed = DestRecord {
+            tree: Some(TreeId {
+                boot_id: "3f2a-boot".into(),
+                path: b"/data/b \xff".to_vec(),
+                chain: vec![(64770, 131073), (64770, 2)],
+            }),
+            ..dest.clone()
+        };
+        assert_eq!(DestRecord::decode(&placed.encode()).unwrap(), placed);
+        assert!(
+            DestRecord::decode(
+                b"address=a\nport=1\nmodule=m\nstate=active\nhost=h\ntree_boot=b\ntree_path=/\n"
+            )
+            .is_err(),
+            "a tree without its chain is unreadable"
+        );
+        let tree = DestTreeRecord {
+            dest: "d-1".into(),
+            token: "0badc0de".into(),
+        };
+        assert_eq!(DestTreeRecord::decode(&tree.encode()).unwrap(), tree);
         assert_eq!(dest.url(), "rsync://127.0.0.2:8730/zkrsync-s1/");
         let locked = DestRecord {
             auth: Some(DaemonAuth {

@@ -6,9 +6,13 @@
 //! `.`. Directories the walk excluded are left out with anchored rules read with
 //! `--exclude-from` (also NUL-separated), so any byte in a name works. A unit whose listing
 //! failed is never copied with `--delete`.
+//!
+//! The destinations' probe files (`.zkrsync-*` in the root of the tree, see
+//! [`super::dest`]) are protected from `--delete` on the receiving side and never sent
+//! ([`PROBE_FILTERS`]), whatever the source's root holds.
 
 use super::params::SessionParams;
-use super::records::{PlanRecord, Secret};
+use super::records::{PlanRecord, Secret, TreeId};
 use super::source_tree::Guards;
 use crate::plan::Chunk;
 use crate::unit::Unit;
@@ -41,10 +45,20 @@ pub struct RsyncJob {
     pub units: usize,
     /// What must hold of the source tree before any of the invocations runs.
     pub guards: Guards,
+    /// Where the destination's tree is on its host, as it registered it: a run is refused
+    /// when it overlaps the source tree ([`super::source_tree::overlap`]). None for a
+    /// destination of an older version.
+    pub dest_tree: Option<TreeId>,
 }
 
 /// The options every invocation gets.
 pub const BASE_ARGS: [&str; 3] = ["--numeric-ids", "-lptgoD", "--stats"];
+
+/// Filter rules every invocation gets, before any other: the probe files at the root of the
+/// transfer are protected on the receiver (`P`: `--delete` never removes them, even with
+/// `--delete-excluded`) and hidden on the sender (`H`: never copied). Anchored, so a
+/// `.zkrsync-…` below the root is an ordinary file.
+pub const PROBE_FILTERS: [&str; 2] = ["--filter=P /.zkrsync-*", "--filter=H /.zkrsync-*"];
 
 /// Escapes a literal name for an rsync filter pattern: wildcards only have their meaning,
 /// and backslashes only escape, in a pattern that has a wildcard character.
@@ -130,12 +144,14 @@ impl RsyncJob {
                 delete_guard: params.delete_guard,
                 mounts: chunk.units.iter().flat_map(|u| u.mounts.clone()).collect(),
             },
+            dest_tree: None,
         }
     }
 }
 
 fn invocation_args(recursive: bool, delete: bool, params: &SessionParams) -> RsyncInvocation {
     let mut args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
+    args.extend(PROBE_FILTERS.iter().map(|s| s.to_string()));
     args.push(if recursive { "-r" } else { "-d" }.to_owned());
     if delete {
         args.push("--delete".to_owned());
@@ -262,6 +278,8 @@ mod tests {
             "--numeric-ids",
             "-lptgoD",
             "--stats",
+            "--filter=P /.zkrsync-*",
+            "--filter=H /.zkrsync-*",
             "-r",
             "--checksum",
             "--hard-links",

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use super::records::TreeId;
 use super::Walked;
 use crate::unit::RelPath;
 use crate::walk::{EntryKind, FileTree, Walk, WalkError};
@@ -209,6 +210,33 @@ fn unmounted<T: FileTree>(tree: &T, root: &Path, mount: &RelPath) -> Option<Stri
     }
 }
 
+/// Why copying from the source tree `source` into the destination tree `dest` must not
+/// happen, if it must not: on one host (the same boot id), one tree's root is the other's
+/// root or one of its ancestors (so rsync, with `--delete` above all, would write into or
+/// delete from the tree it reads). Trees of different hosts are never found overlapping.
+pub fn overlap(source: &TreeId, dest: &TreeId) -> Option<String> {
+    if source.boot_id != dest.boot_id {
+        return None;
+    }
+    let (Some(src_root), Some(dst_root)) = (source.chain.first(), dest.chain.first()) else {
+        return None;
+    };
+    let show = |t: &TreeId| String::from_utf8_lossy(&t.path).into_owned();
+    let (src, dst) = (show(source), show(dest));
+    let how = if src_root == dst_root {
+        format!("the destination tree {dst} is the source tree {src}")
+    } else if dest.chain.contains(src_root) {
+        format!("the destination tree {dst} is inside the source tree {src}")
+    } else if source.chain.contains(dst_root) {
+        format!("the source tree {src} is inside the destination tree {dst}")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{how} (same host, same device and inode): copying would write into the tree it reads; give trees that do not contain each other"
+    ))
+}
+
 /// The master's walk of `root`, as the machine takes it: the units and counts, and whether
 /// the root had any entry (a source found empty later is then suspect).
 pub fn walked<T: FileTree>(tree: &T, root: &Path, walk: Walk) -> Walked {
@@ -308,6 +336,48 @@ mod tests {
             why.contains("/src/b is no longer a directory (a file now)"),
             "{why}"
         );
+    }
+
+    fn tree(boot: &str, path: &str, chain: &[(u64, u64)]) -> TreeId {
+        TreeId {
+            boot_id: boot.into(),
+            path: path.as_bytes().to_vec(),
+            chain: chain.to_vec(),
+        }
+    }
+
+    #[test]
+    fn overlapping_trees_on_one_host_are_found_by_device_and_inode() {
+        // /data (8,2) under / (8,1); /data/a (8,10), /data/a/sub (8,11); /data/b (8,20).
+        let a = tree("boot1", "/data/a", &[(8, 10), (8, 2), (8, 1)]);
+        let sub = tree("boot1", "/data/a/sub", &[(8, 11), (8, 10), (8, 2), (8, 1)]);
+        let b = tree("boot1", "/data/b", &[(8, 20), (8, 2), (8, 1)]);
+        assert_eq!(overlap(&a, &b), None, "siblings do not overlap");
+        assert_eq!(overlap(&b, &a), None);
+        let inside = overlap(&a, &sub).unwrap();
+        assert!(
+            inside.starts_with(
+                "the destination tree /data/a/sub is inside the source tree /data/a (same host"
+            ),
+            "{inside}"
+        );
+        let around = overlap(&sub, &a).unwrap();
+        assert!(
+            around
+                .starts_with("the source tree /data/a/sub is inside the destination tree /data/a"),
+            "{around}"
+        );
+        // The same directory under another path (a symlink, a bind mount).
+        let alias = tree("boot1", "/mnt/alias", &[(8, 10), (9, 1), (8, 1)]);
+        let same = overlap(&a, &alias).unwrap();
+        assert!(
+            same.starts_with("the destination tree /mnt/alias is the source tree /data/a"),
+            "{same}"
+        );
+        // The same numbers on another host mean nothing.
+        let elsewhere = tree("boot2", "/data/a/sub", &[(8, 11), (8, 10), (8, 2), (8, 1)]);
+        assert_eq!(overlap(&a, &elsewhere), None);
+        assert_eq!(overlap(&a, &tree("boot1", "/", &[])), None);
     }
 
     #[test]

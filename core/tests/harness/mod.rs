@@ -541,6 +541,15 @@ pub fn render_output(o: &Output) -> String {
         ),
         Output::Kill { id } => format!("Kill job#{}", id.0),
         Output::WatchTree => "WatchTree".to_owned(),
+        Output::Probe {
+            id,
+            op: ProbeOp::Write { name, content },
+        } => format!(
+            "Probe #{} Write {name} {:?}",
+            id.0,
+            String::from_utf8_lossy(content)
+        ),
+        Output::Probe { id, op } => format!("Probe #{} {op:?}", id.0),
         Output::Log { level, message } => format!("Log {} {message}", render_level(*level)),
         Output::Progress(p) => format!("Progress {}", render_progress(p)),
         Output::Summary(s) => {
@@ -586,6 +595,7 @@ pub fn render_input(i: &Input) -> String {
         Input::RsyncDone { id, outcome } => format!("rsync done job#{} {outcome:?}", id.0),
         Input::Timeout => "timeout".to_owned(),
         Input::Tree(t) => format!("tree {t:?}"),
+        Input::Probe { id, result } => format!("probe #{} {result:?}", id.0),
         Input::Interrupt => "interrupt".to_owned(),
     }
 }

@@ -1,20 +1,28 @@
 //! `zkrsync dest`: a destination process running an rsync daemon for the session.
+//!
+//! Before anything starts: the path must be a directory, and a destination without root
+//! is refused unless `--rewrite-symlinks` accepts what its daemon then does to symlinks.
+//! While it runs, the tree is checked every [`TREE_CHECK`]: a tree that is gone, or whose
+//! root is no longer the directory it was at start (unmounted, replaced), pauses the
+//! destination; the daemon's `early exec` refuses every connection meanwhile
+//! ([`rsync_daemon`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use clap::Args;
 use tokio::sync::mpsc;
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{exit_code, Dest, DestConfig, Input, Output, TreeState};
 
 use crate::agent::driver::{self, Hooks};
+use crate::agent::tree_id::{self, RootId};
 use crate::agent::walk_args::absolute_root;
 use crate::agent::zk_connect::ZkArgs;
-use crate::agent::{logging, rsync_daemon};
+use crate::agent::{logging, probe_files, rsync_daemon};
 
 /// Options of `zkrsync dest`.
 #[derive(Debug, Args)]
@@ -55,6 +63,12 @@ pub struct DestArgs {
     #[arg(long, default_value = "rsync", value_name = "PATH")]
     pub rsync: PathBuf,
 
+    /// Run without root although the rsync daemon then cannot chroot, and rsync rewrites
+    /// the absolute and upward symlink targets it stores (it drops a leading '/' and the
+    /// leading '..' that leave the tree).
+    #[arg(long)]
+    pub rewrite_symlinks: bool,
+
     /// Advertise this host's short name in this domain (vsc-zk's --domain), when no
     /// --advertise is given.
     #[arg(long, value_name = "DOMAIN")]
@@ -67,16 +81,29 @@ pub struct DestArgs {
 
 struct DestHooks {
     path: PathBuf,
+    /// What the tree's root was at start.
+    root: RootId,
     watching: bool,
+    /// Probe-file work under way (finished before the process exits).
+    probes: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// How often a destination checks that its tree is still there.
 const TREE_CHECK: Duration = Duration::from_secs(2);
 
-fn tree_state(path: &std::path::Path) -> TreeState {
+/// The tree at `path` now, against what its root was at start.
+fn tree_state(path: &Path, start: &RootId) -> TreeState {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => TreeState::Present,
-        Ok(_) => TreeState::Missing(format!("{} is not a directory", path.display())),
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return TreeState::Missing(format!("{} is not a directory", path.display())),
+        Err(e) => return TreeState::Missing(format!("{} cannot be read ({e})", path.display())),
+    }
+    match RootId::of(path) {
+        Ok(now) if now.dev == start.dev && now.ino == start.ino => TreeState::Present,
+        Ok(now) => TreeState::Missing(format!(
+            "{} is not the directory it was at start (now {now}; then {start}): unmounted or replaced? If it is mounted again as another device, restart this destination",
+            path.display()
+        )),
         Err(e) => TreeState::Missing(format!("{} cannot be read ({e})", path.display())),
     }
 }
@@ -87,13 +114,20 @@ impl Hooks for DestHooks {
             Output::WatchTree if !self.watching => {
                 self.watching = true;
                 let path = self.path.clone();
+                let root = self.root;
                 let inputs = inputs.clone();
                 tokio::spawn(async move {
                     // A health check of a mount, not protocol polling: the machine only
                     // hears about changes.
                     let mut last = None;
                     loop {
-                        let state = tree_state(&path);
+                        let check = (path.clone(), root);
+                        let Ok(state) =
+                            tokio::task::spawn_blocking(move || tree_state(&check.0, &check.1))
+                                .await
+                        else {
+                            return;
+                        };
                         if last.as_ref() != Some(&state) {
                             last = Some(state.clone());
                             if inputs.send(Input::Tree(state)).is_err() {
@@ -104,12 +138,45 @@ impl Hooks for DestHooks {
                     }
                 });
             }
+            Output::Probe { id, op } => {
+                let path = self.path.clone();
+                let inputs = inputs.clone();
+                self.probes.retain(|p| !p.is_finished());
+                self.probes.push(tokio::task::spawn_blocking(move || {
+                    let result = probe_files::carry_out(&path, op);
+                    let _ = inputs.send(Input::Probe { id, result });
+                }));
+            }
             Output::Log { level, message } => logging::log(level, &message),
             _ => {}
         }
     }
 
-    async fn shutdown(&mut self) {}
+    async fn shutdown(&mut self) {
+        // A probe that the session's end removes must be gone before the process is.
+        for probe in self.probes.drain(..) {
+            let _ = probe.await;
+        }
+    }
+}
+
+/// Refuses a destination without root, unless `--rewrite-symlinks` accepts what its
+/// daemon then does to symlinks.
+fn check_root(rewrite_symlinks: bool) -> anyhow::Result<()> {
+    let uid = nix::unistd::getuid();
+    if uid.is_root() {
+        return Ok(());
+    }
+    if !rewrite_symlinks {
+        let user = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map_or_else(|| uid.to_string(), |u| u.name);
+        bail!(
+            "zkrsync dest runs as {user}, not root: its rsync daemon cannot chroot, and rsync then rewrites the absolute and upward symlink targets it stores (/etc/x becomes etc/x): run the destination as root, or give --rewrite-symlinks to accept that"
+        );
+    }
+    Ok(())
 }
 
 /// Runs `zkrsync dest`; returns the exit code.
@@ -126,30 +193,17 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         ),
         Ok(_) => {}
     }
+    check_root(args.rewrite_symlinks)?;
+    let root =
+        RootId::of(&path).with_context(|| format!("cannot read destination {}", path.display()))?;
+    let tree = tree_id::tree_id(&path)
+        .with_context(|| format!("cannot read where destination {} is", path.display()))?;
+    let token = rsync_daemon::random_hex("the destination's probe token")?;
     let layout = args.zk.layout()?;
     args.zk.timeout()?;
     args.zk.check_connect()?;
     args.zk.credentials()?;
-    let host = hostname::get()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    let id = args
-        .id
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", sanitize(&host), std::process::id()));
-    if id.is_empty()
-        || id.contains('~')
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    {
-        bail!("--id {id:?} is not valid: use letters, digits, '.', '_' or '-'");
-    }
-    let advertise = match (&args.advertise, &args.domain) {
-        (Some(a), _) => a.clone(),
-        (None, Some(domain)) => in_domain(&host, domain),
-        (None, None) => host.clone(),
-    };
+    let (host, id, advertise) = names(args)?;
     let (log_file, _pidfile) = crate::agent::daemon_mode::prepare(
         layout.session(),
         "dest",
@@ -158,6 +212,9 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
+    if !nix::unistd::getuid().is_root() {
+        tracing::warn!("not running as root (--rewrite-symlinks): rsync drops the leading '/' of absolute symlink targets, and the leading '..' that leave the tree, as it stores them");
+    }
     // The whole run is this role's (not printed: see logging.rs).
     let _role = tracing::info_span!("dest", session = layout.session(), id = %id).entered();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -171,6 +228,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         let mut daemon = rsync_daemon::start(
             &args.rsync,
             &path,
+            &root,
             &advertise,
             &module,
             args.port,
@@ -182,9 +240,6 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             path.display(),
             daemon.port
         );
-        if !nix::unistd::getuid().is_root() {
-            tracing::warn!("not running as root: the rsync daemon cannot chroot, so rsync strips the leading '/' of absolute symlink targets it receives");
-        }
         let record = DestRecord {
             address: advertise.clone(),
             port: daemon.port,
@@ -192,6 +247,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             active: true,
             host: host.clone(),
             auth: Some(daemon.auth.clone()),
+            tree: Some(tree),
             extra: Vec::new(),
         };
         let cfg = DestConfig {
@@ -199,6 +255,8 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             id,
             record,
             session_timeout: args.zk.timeout()?,
+            path: path.display().to_string(),
+            token,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         if args.run_mode.watch_stdin {
@@ -207,7 +265,9 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         let died = Arc::new(AtomicBool::new(false));
         let mut hooks = DestHooks {
             path: path.clone(),
+            root,
             watching: false,
+            probes: Vec::new(),
         };
         let mut machine = Dest::new(cfg);
         let exit = {
@@ -240,6 +300,31 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         }
         Ok(exit.code)
     })
+}
+
+/// This host's name, the destination's id and the address it advertises.
+fn names(args: &DestArgs) -> anyhow::Result<(String, String, String)> {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", sanitize(&host), std::process::id()));
+    if id.is_empty()
+        || id.contains('~')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        bail!("--id {id:?} is not valid: use letters, digits, '.', '_' or '-'");
+    }
+    let advertise = match (&args.advertise, &args.domain) {
+        (Some(a), _) => a.clone(),
+        (None, Some(domain)) => in_domain(&host, domain),
+        (None, None) => host.clone(),
+    };
+    Ok((host, id, advertise))
 }
 
 /// `host`'s short name in `domain`, as vsc-zk's --domain: `node1.old.org` -> `node1.DOMAIN`.

@@ -271,7 +271,11 @@ impl Hooks for SourceHooks {
                     }
                 }
             }
-            Output::WatchTree | Output::Zk { .. } | Output::NewSession | Output::Exit(_) => {}
+            Output::WatchTree
+            | Output::Probe { .. }
+            | Output::Zk { .. }
+            | Output::NewSession
+            | Output::Exit(_) => {}
         }
     }
 

@@ -145,6 +145,7 @@ pub async fn delete_session(zk: &Zk, layout: &Layout) -> anyhow::Result<()> {
         layout.config(),
         layout.stop(),
         layout.summary(),
+        layout.desttree(),
         layout.root().to_owned(),
     ]) {
         match zk.client.delete(&path, None).await {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{
-    source_tree, Dest, DestConfig, Input, JobId, Machine, Output, SessionEvent, SessionParams,
-    Source, SourceConfig, WalkFailed, Walked,
+    source_tree, Dest, DestConfig, Input, JobId, Machine, Output, ProbeDone, ProbeOp, SessionEvent,
+    SessionParams, Source, SourceConfig, WalkFailed, Walked,
 };
 
 use super::{describe, Event, Kind, World, SRC_ROOT, WALK_POOL};
@@ -68,9 +68,12 @@ impl World {
                     active: true,
                     host: cl.name.clone(),
                     auth: None,
+                    tree: None,
                     extra: Vec::new(),
                 },
                 session_timeout: timeout,
+                path: "/dst".into(),
+                token: format!("{}-{}", cl.name, cl.incarnation),
             })),
         };
         cl.machine = Some(machine);
@@ -165,6 +168,13 @@ impl World {
                 let input = Input::Tree(self.tree_state(c));
                 self.schedule(Duration::from_micros(100), Event::Local { c, inc, input });
             }
+            Output::Probe { id, op } => {
+                let input = Input::Probe {
+                    id,
+                    result: Ok(self.probe(op)),
+                };
+                self.schedule(Duration::from_micros(100), Event::Local { c, inc, input });
+            }
             Output::Log { level, message } => {
                 let name = self.clients[c].name.clone();
                 self.note(format!("{name}: {level:?}: {message}"));
@@ -227,6 +237,22 @@ impl World {
         }
         if kind == Kind::Dest {
             self.dest_gone(&dest_id);
+        }
+    }
+
+    /// A destination's work on the probe files of the destination tree.
+    pub(super) fn probe(&mut self, op: ProbeOp) -> ProbeDone {
+        match op {
+            ProbeOp::List => ProbeDone::Listed(self.probes.clone().into_iter().collect()),
+            ProbeOp::Write { name, content } => {
+                self.probes.insert(name, content);
+                ProbeDone::Written
+            }
+            ProbeOp::Read { name } => ProbeDone::Read(self.probes.get(&name).cloned()),
+            ProbeOp::Remove { name } => {
+                self.probes.remove(&name);
+                ProbeDone::Removed
+            }
         }
     }
 

@@ -162,6 +162,9 @@ pub struct World {
     report: Report,
     /// When the (single) ZooKeeper server is free again (scaling experiment).
     server_free: Instant,
+    /// The probe files in the root of the destination tree (one tree: every destination
+    /// reads what another wrote).
+    probes: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 /// A request in a trace line: its kind and paths, not its data.
@@ -264,6 +267,7 @@ impl World {
             trace: VecDeque::new(),
             report: Report::default(),
             server_free: now,
+            probes: Default::default(),
             cfg,
         };
         for d in 0..world.cfg.dests {

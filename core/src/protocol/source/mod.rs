@@ -168,7 +168,7 @@ impl Source {
                     self.on_timer(now, timer);
                 }
             }
-            Input::Tree(_) => {}
+            Input::Tree(_) | Input::Probe { .. } => {}
             Input::Interrupt => {
                 self.kill_job();
                 self.core.exit(
@@ -206,7 +206,7 @@ impl Source {
             Timer::Suspect => self.on_suspect_timer(now),
             Timer::Progress => self.on_progress_timer(now),
             Timer::LeaveDeadline => self.on_leave_deadline(),
-            Timer::RegisterDeadline => {}
+            Timer::RegisterDeadline | Timer::ProbeRetry => {}
         }
     }
 }

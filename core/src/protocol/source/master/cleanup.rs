@@ -258,6 +258,11 @@ impl Source {
         for path in [l.config(), l.stop(), l.summary()] {
             ops.push(MultiOp::Delete { path });
         }
+        // Before the multi, alone: a session no destination joined has none.
+        self.core.reqs.send(
+            ZkOp::Delete { path: l.desttree() },
+            Why::from(CleanupWhy::CleanStandby),
+        );
         for name in self.view.election.clone() {
             if Some(&name) != self.me.as_ref() {
                 let op = ZkOp::Delete {

@@ -270,7 +270,7 @@ impl Source {
                 self.release(Job::not_run(id, chunk, dest, true), None);
             }
             (Ok(c), Some(record)) => {
-                let job = RsyncJob::build(
+                let mut job = RsyncJob::build(
                     &chunk,
                     &c,
                     &dest,
@@ -279,6 +279,7 @@ impl Source {
                     &self.cfg.params,
                     &plan,
                 );
+                job.dest_tree = record.tree.clone();
                 let paths = c
                     .units
                     .iter()

@@ -83,6 +83,7 @@ mod tests {
             active,
             host: "h".into(),
             auth: None,
+            tree: None,
             extra: vec![],
         })
     }

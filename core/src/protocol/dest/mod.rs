@@ -1,5 +1,27 @@
-//! A destination: registers its rsync daemon in `dests/<id>` (ephemeral), pauses while its
-//! tree is missing, and leaves when the session stops.
+//! A destination: proves that its tree is the session's destination tree, registers its
+//! rsync daemon in `dests/<id>` (ephemeral), pauses while its tree is missing, and leaves
+//! when the session stops.
+//!
+//! **One tree per session.** Destinations of a session must write into one tree (seen
+//! from their hosts, maybe under other paths), and a tree belongs to one session. Before
+//! it registers, a destination proves both with probe files in its tree's root
+//! ([`proof`]):
+//!
+//! 1. It lists the root's probe files (`.zkrsync-*`). One of another session whose znode
+//!    exists in this ZooKeeper means the tree is in use: refused. One of a session that is
+//!    gone is stale: removed, with a warning.
+//! 2. It reads `desttree`. When there is none, it is the first: it writes its probe
+//!    `.zkrsync-<session>-<id>` holding a random token (durably, before anything names it)
+//!    and then creates `desttree` with its id and token. Otherwise (or when another
+//!    destination created `desttree` first) it reads the probe `desttree` names back from
+//!    its own path: the same token means the same tree; anything else is refused.
+//!
+//! A refused destination exits with [`exit_code::CONFIG`] and a one-line message, having
+//! registered nothing. When the session ends (done, aborted or gone), a destination that
+//! proved the tree removes the probe. Every rsync run protects `/.zkrsync-*` at the root
+//! from `--delete` and never copies it ([`super::rsync_job`]).
+
+mod proof;
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +33,8 @@ use super::{
     exit_code, CreateMode, Input, Level, Output, SessionEvent, TreeState, WatchKind, ZkError, ZkOp,
     ZkReply,
 };
+
+pub use proof::{probe_name, ProbeRecord, PROBE_MAX_BYTES, PROBE_PREFIX};
 
 /// What a destination is told at start.
 #[derive(Debug, Clone)]
@@ -24,6 +48,11 @@ pub struct DestConfig {
     /// The ZooKeeper session timeout (an earlier registration under the same id, from a
     /// process that died, is waited for this long, twice).
     pub session_timeout: Duration,
+    /// The tree's path on this host, for messages.
+    pub path: String,
+    /// A random token (from the driver's randomness), written into the probe file when
+    /// this destination is the session's first.
+    pub token: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +63,12 @@ enum Why {
     Update,
     StopExists,
     StopRead,
+    /// Does the session of another session's probe file exist?
+    OtherSession,
+    /// Reading `desttree`.
+    TreeRead,
+    /// Creating `desttree` (the first destination).
+    TreeCreate,
 }
 
 /// The state machine of one destination process.
@@ -44,8 +79,11 @@ pub struct Dest {
     registered: bool,
     tree: Option<TreeState>,
     stop_armed: bool,
+    /// `stop` was looked up with the current ZooKeeper session and is not there.
+    stop_absent: bool,
     watching_tree: bool,
     waiting_for_old: bool,
+    proof: proof::Proof,
 }
 
 impl Dest {
@@ -57,8 +95,10 @@ impl Dest {
             registered: false,
             tree: None,
             stop_armed: false,
+            stop_absent: false,
             watching_tree: false,
             waiting_for_old: false,
+            proof: proof::Proof::default(),
         }
     }
 
@@ -103,6 +143,7 @@ impl Dest {
                 if new_session || !self.core.joined {
                     self.registered = false;
                     self.stop_armed = false;
+                    self.stop_absent = false;
                     self.setup();
                 }
             }
@@ -128,6 +169,7 @@ impl Dest {
             }
             Input::Timeout => self.on_timeout(now),
             Input::Tree(state) => self.on_tree(state),
+            Input::Probe { id, result } => self.on_probe(id, result),
             Input::Interrupt => self.exit(exit_code::INTERRUPTED, Some("interrupted".into())),
             Input::Walked(_) | Input::RsyncDone { .. } => {}
         }
@@ -135,7 +177,9 @@ impl Dest {
 
     fn on_timeout(&mut self, now: Instant) {
         for timer in self.core.timers.expired(now) {
-            if timer == Timer::RegisterDeadline && self.waiting_for_old {
+            if timer == Timer::ProbeRetry {
+                self.read_back_again();
+            } else if timer == Timer::RegisterDeadline && self.waiting_for_old {
                 // An earlier registration under this id did not go away in time.
                 self.exit(
                     exit_code::CONFIG,
@@ -186,7 +230,7 @@ impl Dest {
     }
 
     fn register(&mut self) {
-        if self.registered || self.tree.is_none() || !self.core.joined {
+        if self.registered || self.tree.is_none() || !self.core.joined || !self.proof.proven() {
             return;
         }
         let path = self.own_path();
@@ -225,6 +269,7 @@ impl Dest {
                 .reqs
                 .send(ZkOp::SetData { path, data }, Why::Update);
         } else {
+            self.prove();
             self.register();
         }
     }
@@ -238,6 +283,9 @@ impl Dest {
             (_, Err(ZkError::SessionExpired)) => self
                 .restart("ZooKeeper session expired: registering again with a new session".into()),
             (Why::Setup, Ok(_) | Err(ZkError::NodeExists)) => {}
+            (Why::OtherSession | Why::TreeRead | Why::TreeCreate, result) => {
+                self.on_proof_reply(why, op, result)
+            }
             (Why::Register, Ok(_)) => self.core.reqs.log(
                 Level::Info,
                 format!(
@@ -246,7 +294,7 @@ impl Dest {
                     self.cfg.record.url()
                 ),
             ),
-            (Why::Register, Err(ZkError::NoNode)) => self.core.leave_ended(),
+            (Why::Register, Err(ZkError::NoNode)) => self.leave(Leave::Ended),
             (Why::Register, Err(ZkError::NodeExists)) => {
                 // Most likely this destination's own registration from a process that was
                 // killed: it goes when that session expires.
@@ -279,10 +327,13 @@ impl Dest {
                     Why::StopRead,
                 );
             }
-            (Why::StopExists, Ok(_)) => {}
+            (Why::StopExists, Ok(_)) => {
+                self.stop_absent = true;
+                self.prove();
+            }
             (Why::StopRead, Ok(ZkReply::Data(data))) => match StopRecord::decode(&data) {
-                StopRecord::Done => self.core.leave_complete(),
-                StopRecord::Abort => self.core.leave_aborted(),
+                StopRecord::Done => self.leave(Leave::Complete),
+                StopRecord::Abort => self.leave(Leave::Aborted),
             },
             (Why::StopRead, _) => {}
             (Why::Update, Ok(_)) => {}
@@ -294,9 +345,22 @@ impl Dest {
         }
     }
 
+    /// The session is over: the probe goes (nothing will copy into the tree for this
+    /// session again), then the machine leaves.
+    fn leave(&mut self, how: Leave) {
+        self.remove_probe();
+        match how {
+            Leave::Complete => self.core.leave_complete(),
+            Leave::Aborted => self.core.leave_aborted(),
+            Leave::Ended => self.core.leave_ended(),
+        }
+    }
+
     fn restart(&mut self, message: String) {
         self.core.reqs.log(Level::Warn, message);
         self.registered = false;
+        self.stop_absent = false;
+        self.proof.forget_unfinished();
         self.core.new_session();
     }
 
@@ -307,4 +371,15 @@ impl Dest {
     fn own_path(&self) -> String {
         self.cfg.layout.entry(Dir::Dests, &self.cfg.id)
     }
+}
+
+/// How a destination leaves a session that is over.
+#[derive(Debug, Clone, Copy)]
+enum Leave {
+    /// `stop` says done.
+    Complete,
+    /// `stop` says abort.
+    Aborted,
+    /// The session's znodes are gone.
+    Ended,
 }
