@@ -28,11 +28,14 @@ fn prefill(src: &Path, dst: &Path) {
     assert!(ok, "rsync prefill");
 }
 
-/// Every path below `root`, for a before/after comparison.
+/// Every path below `root`, for a before/after comparison (without a running destination's
+/// own probe file at its root, `.zkrsync-<session>-<id>`).
 fn listing(root: &Path) -> Vec<String> {
     let out = Command::new("find").arg(root).output().unwrap();
+    let probe = format!("{}/.zkrsync-", root.display());
     let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
+        .filter(|l| !l.starts_with(&probe))
         .map(str::to_owned)
         .collect();
     lines.sort();
@@ -240,4 +243,24 @@ fn a_directory_that_lost_most_of_its_entries_is_not_copied_with_delete() {
     assert!(logs.contains("30 fewer than the 40 the plan saw"), "{logs}");
     assert!(logs.contains("--delete-guard 100"), "{logs}");
     assert_eq!(listing(&dst), before, "nothing deleted at the destination");
+}
+
+#[test]
+fn a_source_inside_its_destination_is_refused_and_deletes_nothing() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("dst");
+    let src = dst.join("incoming");
+    generate(&src, 10, 3, 4);
+    let mut c = Cluster::new(zk.connect(), "overlap");
+    planned(&mut c, &src, &dst);
+    // (The destination has written its probe file by now.)
+    let before = listing(&dst);
+    let w = c.source("w", &src, OPTS);
+    let status = c.wait(w, LIMIT);
+    let log = c.agents[w].log_text();
+    assert_eq!(status.code(), Some(2), "{}", c.all_logs());
+    assert!(log.contains("is inside the destination tree"), "{log}");
+    assert_eq!(listing(&dst), before, "neither tree changed");
+    c.kill_all();
 }

@@ -277,6 +277,10 @@ pub enum RsyncOutcome {
     /// The driver did not start rsync because the source tree must not be copied from
     /// ([`source_tree::Refusal::Tree`]): the source leaves the session.
     SourceMissing(String),
+    /// The driver did not start rsync because the source and the destination tree overlap
+    /// on this host ([`source_tree::overlap`]): the source leaves the session with this
+    /// message.
+    Overlap(String),
     /// The driver did not start rsync because one of the chunk's unit directories is gone
     /// or not a directory now ([`source_tree::Refusal::Unit`]): a failed try of the chunk.
     UnitChanged(String),

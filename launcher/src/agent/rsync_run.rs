@@ -127,10 +127,25 @@ async fn run_job(
     // async runtime's threads.
     let source = ctx.source.clone();
     let guards = job.guards.clone();
-    let refusal =
-        tokio::task::spawn_blocking(move || source_tree::refuse_source(&FsTree, &source, &guards))
-            .await
-            .unwrap_or_else(|e| Some(Refusal::Tree(format!("the source check failed: {e}"))));
+    let dest_tree = job.dest_tree.clone();
+    let refusal = tokio::task::spawn_blocking(move || {
+        // On the destination's host, a source inside its destination (or the reverse)
+        // would copy into the tree it reads.
+        let overlap = dest_tree.and_then(|dest| {
+            let here = super::tree_id::tree_id(&source).ok()?;
+            source_tree::overlap(&here, &dest)
+        });
+        match overlap {
+            Some(reason) => Err(reason),
+            None => Ok(source_tree::refuse_source(&FsTree, &source, &guards)),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Ok(Some(Refusal::Tree(format!("the source check failed: {e}")))));
+    let refusal = match refusal {
+        Ok(refusal) => refusal,
+        Err(reason) => return RsyncOutcome::Overlap(reason),
+    };
     match refusal {
         Some(Refusal::Tree(reason)) => return RsyncOutcome::SourceMissing(reason),
         Some(Refusal::Unit(reason)) => return RsyncOutcome::UnitChanged(reason),

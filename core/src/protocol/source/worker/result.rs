@@ -78,6 +78,10 @@ impl Source {
                     self.record_failure(code, error, false);
                 }
             },
+            RsyncOutcome::Overlap(reason) => {
+                self.worker.source_gone = true;
+                self.release_current(Some(format!("{reason}: no rsync was run")));
+            }
             RsyncOutcome::SourceMissing(reason) => {
                 self.worker.source_gone = true;
                 let message = format!("source tree {reason}: no rsync was run, so nothing can be deleted on its account; mount or restore it and start this source again");
