@@ -128,30 +128,17 @@ async fn run_job(
     let source = ctx.source.clone();
     let guards = job.guards.clone();
     let dest_tree = job.dest_tree.clone();
-    let refusal = tokio::task::spawn_blocking(move || {
-        // On the destination's host, a source inside its destination (or the reverse)
-        // would copy into the tree it reads.
-        let overlap = dest_tree.and_then(|dest| {
-            let here = super::tree_id::tree_id(&source).ok()?;
-            source_tree::overlap(&here, &dest)
+    let checked = tokio::task::spawn_blocking(move || check_source(&source, &guards, dest_tree))
+        .await
+        .unwrap_or_else(|e| {
+            Err(RsyncOutcome::SourceMissing(format!(
+                "the source check failed: {e}"
+            )))
         });
-        match overlap {
-            Some(reason) => Err(reason),
-            None => Ok(source_tree::refuse_source(&FsTree, &source, &guards)),
-        }
-    })
-    .await
-    .unwrap_or_else(|e| Ok(Some(Refusal::Tree(format!("the source check failed: {e}")))));
-    let refusal = match refusal {
-        Ok(refusal) => refusal,
-        Err(reason) => return RsyncOutcome::Overlap(reason),
+    let dir = match checked {
+        Ok(dir) => dir,
+        Err(outcome) => return outcome,
     };
-    match refusal {
-        Some(Refusal::Tree(reason)) => return RsyncOutcome::SourceMissing(reason),
-        Some(Refusal::Unit(reason)) => return RsyncOutcome::UnitChanged(reason),
-        Some(Refusal::Deletes(reason)) => return RsyncOutcome::DeleteRefused(reason),
-        None => {}
-    }
     let mut total = RsyncStats::default();
     let mut worst: Option<i32> = Some(0);
     let mut tail = String::new();
@@ -160,7 +147,7 @@ async fn run_job(
             Ok(lists) => lists,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
-        let cmd = command(ctx, &job, inv, &lists);
+        let cmd = command(ctx, &dir, &job, inv, &lists);
         let ran = match run_one(ctx, &job.chunk, cmd, &mut kill).await {
             Ok(ran) => ran,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
@@ -202,6 +189,41 @@ async fn run_job(
     }
 }
 
+/// Checks the source before a run: no overlap with the destination's tree on this host, the
+/// guards of the plan; and opens the checked directory, making sure the path still names it
+/// once checked. Returns it open, or the outcome of a refusal.
+fn check_source(
+    source: &Path,
+    guards: &source_tree::Guards,
+    dest_tree: Option<zkrsync_core::protocol::records::TreeId>,
+) -> Result<std::fs::File, RsyncOutcome> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::fs::File::open(source).map_err(|e| {
+        RsyncOutcome::SourceMissing(format!("{} cannot be opened ({e})", source.display()))
+    })?;
+    // On the destination's host, a source inside its destination (or the reverse) would
+    // copy into the tree it reads.
+    let here = dest_tree.and_then(|dest| Some((super::tree_id::tree_id(source).ok()?, dest)));
+    if let Some(reason) = here.and_then(|(here, dest)| source_tree::overlap(&here, &dest)) {
+        return Err(RsyncOutcome::Overlap(reason));
+    }
+    match source_tree::refuse_source(&FsTree, source, guards) {
+        Some(Refusal::Tree(reason)) => return Err(RsyncOutcome::SourceMissing(reason)),
+        Some(Refusal::Unit(reason)) => return Err(RsyncOutcome::UnitChanged(reason)),
+        Some(Refusal::Deletes(reason)) => return Err(RsyncOutcome::DeleteRefused(reason)),
+        None => {}
+    }
+    let opened = dir.metadata().map(|m| (m.dev(), m.ino())).ok();
+    let named = std::fs::metadata(source).map(|m| (m.dev(), m.ino())).ok();
+    if opened.is_none() || opened != named {
+        return Err(RsyncOutcome::SourceMissing(format!(
+            "{} changed while it was checked (replaced or unmounted?)",
+            source.display()
+        )));
+    }
+    Ok(dir)
+}
+
 /// The file and exclude lists of one invocation, removed when dropped.
 struct Lists {
     files: PathBuf,
@@ -237,14 +259,18 @@ impl Drop for Lists {
     }
 }
 
-/// The rsync command of one invocation, in a process group of its own (killed as a whole),
-/// dying with this process.
+/// The rsync command of one invocation, run in the source directory that was checked (`dir`,
+/// open since before the check) with `./` as its source, so that a path replaced or
+/// unmounted after the check cannot become what rsync reads. In a process group of its own
+/// (killed as a whole), dying with this process.
 fn command(
     ctx: &JobContext,
+    dir: &std::fs::File,
     job: &RsyncJob,
     inv: &RsyncInvocation,
     lists: &Lists,
 ) -> tokio::process::Command {
+    use std::os::fd::AsRawFd;
     let mut cmd = tokio::process::Command::new(&ctx.rsync);
     cmd.args(&inv.args)
         .arg("--from0")
@@ -252,9 +278,9 @@ fn command(
     if let Some(excludes) = &lists.excludes {
         cmd.arg(format!("--exclude-from={}", excludes.display()));
     }
-    let mut src = ctx.source.as_os_str().to_owned();
-    src.push("/");
-    cmd.arg(src).arg(&job.url);
+    // The child changes into it before exec, while the descriptor is still open there.
+    cmd.current_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    cmd.arg("./").arg(&job.url);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
