@@ -182,17 +182,7 @@ fn check_root(rewrite_symlinks: bool) -> anyhow::Result<()> {
 /// Runs `zkrsync dest`; returns the exit code.
 pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
     let path = absolute_root(&args.path)?;
-    match std::fs::metadata(&path) {
-        Err(e) => bail!(
-            "destination {} cannot be read ({e}): create it first",
-            path.display()
-        ),
-        Ok(m) if !m.is_dir() => bail!(
-            "destination {} is not a directory: give a directory",
-            path.display()
-        ),
-        Ok(_) => {}
-    }
+    check_directory(&path)?;
     check_root(args.rewrite_symlinks)?;
     let root =
         RootId::of(&path).with_context(|| format!("cannot read destination {}", path.display()))?;
@@ -225,7 +215,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         let zk = args.zk.connect().await?;
         // Unique per process, so a daemon can tell itself from another one on the same port.
         let module = format!("zkrsync-{}-{}", layout.session(), std::process::id());
-        let mut daemon = rsync_daemon::start(
+        let daemon = rsync_daemon::start(
             &args.rsync,
             &path,
             &root,
@@ -262,14 +252,43 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         if args.run_mode.watch_stdin {
             crate::agent::stdin_lifeline::watch(tx.clone());
         }
-        let died = Arc::new(AtomicBool::new(false));
-        let mut hooks = DestHooks {
+        let hooks = DestHooks {
             path: path.clone(),
             root,
             watching: false,
             probes: Vec::new(),
         };
-        let mut machine = Dest::new(cfg);
+        serve(args, Dest::new(cfg), hooks, zk, daemon, (tx, rx)).await
+    })
+}
+
+/// The destination's tree must be an existing directory.
+fn check_directory(path: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(path) {
+        Err(e) => bail!(
+            "destination {} cannot be read ({e}): create it first",
+            path.display()
+        ),
+        Ok(m) if !m.is_dir() => bail!(
+            "destination {} is not a directory: give a directory",
+            path.display()
+        ),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Runs the machine until it exits, or until the rsync daemon dies (then the machine is
+/// interrupted); stops the daemon; returns the exit code.
+async fn serve(
+    args: &DestArgs,
+    mut machine: Dest,
+    mut hooks: DestHooks,
+    zk: crate::agent::zk_connect::Zk,
+    mut daemon: rsync_daemon::Daemon,
+    (tx, rx): (mpsc::UnboundedSender<Input>, mpsc::UnboundedReceiver<Input>),
+) -> anyhow::Result<i32> {
+    {
+        let died = Arc::new(AtomicBool::new(false));
         let exit = {
             let run = driver::run(&mut machine, &mut hooks, &args.zk, zk, tx.clone(), rx);
             tokio::pin!(run);
@@ -299,7 +318,7 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
             crate::agent::daemon_mode::say_end(message);
         }
         Ok(exit.code)
-    })
+    }
 }
 
 /// This host's name, the destination's id and the address it advertises.

@@ -159,30 +159,15 @@ pub async fn start(
     // The directory is the user's alone (0700); the secrets file is 0600 from its creation.
     let secret = Secret(random_hex("the daemon's secret")?);
     let secrets = dir.path().join("rsyncd.secrets");
-    {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&secrets)
-            .context("cannot write the rsync daemon's secrets file")?;
-        writeln!(f, "{AUTH_USER}:{}", secret.0)
-            .context("cannot write the rsync daemon's secrets file")?;
-    }
+    write_private(
+        &secrets,
+        0o600,
+        format!("{AUTH_USER}:{}\n", secret.0).as_bytes(),
+    )
+    .context("cannot write the rsync daemon's secrets file")?;
     let check = dir.path().join("check-tree");
-    {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o700)
-            .open(&check)
-            .and_then(|mut f| f.write_all(check_script(root).as_bytes()))
-            .context("cannot write the rsync daemon's check script")?;
-    }
+    write_private(&check, 0o700, check_script(root).as_bytes())
+        .context("cannot write the rsync daemon's check script")?;
     let conf: PathBuf = dir.path().join("rsyncd.conf");
     std::fs::write(&conf, config(dst, module, dir.path(), &secrets, &check))
         .context("cannot write the rsync daemon's config")?;
@@ -191,68 +176,98 @@ pub async fn start(
         None => (start_port..=start_port.saturating_add(200)).collect(),
     };
     for p in ports {
-        let mut cmd = Command::new(rsync);
-        crate::child_death::die_with_parent(&mut cmd);
-        let mut child = cmd
-            .arg("--daemon")
-            .arg("--no-detach")
-            .arg(format!("--config={}", conf.display()))
-            .arg(format!("--address={address}"))
-            .arg(format!("--port={p}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot run {}", rsync.display()))?;
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait()? {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    use tokio::io::AsyncReadExt;
-                    let _ = e.read_to_string(&mut err).await;
-                }
-                let log =
-                    std::fs::read_to_string(dir.path().join("rsyncd.log")).unwrap_or_default();
-                let text = format!("{err}{log}");
-                // Exit 10 is rsync's socket error: the port is taken.
-                if (text.contains("in use") || status.code() == Some(10)) && port.is_none() {
-                    break; // try the next port
-                }
-                bail!(
-                    "the rsync daemon on {address}:{p} exited ({status}): {}; check --advertise and --port",
-                    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim()
-                );
-            }
-            if serves_module(address, p, module).await {
-                forward_output(&mut child);
-                return Ok(Daemon {
-                    child,
-                    port: p,
-                    module: module.to_owned(),
-                    dir,
-                    auth: DaemonAuth {
-                        user: AUTH_USER.to_owned(),
-                        secret,
-                    },
-                });
-            }
-            if started.elapsed() > READY_WITHIN {
-                let _ = child.kill().await;
-                bail!(
-                    "the rsync daemon on {address}:{p} did not accept connections within {} s",
-                    READY_WITHIN.as_secs()
-                );
-            }
-            // Readiness probe of a process we just started, not protocol polling.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let Some(child) =
+            try_port(rsync, &conf, dir.path(), address, p, port.is_none(), module).await?
+        else {
+            continue; // the port is taken
+        };
+        return Ok(Daemon {
+            child,
+            port: p,
+            module: module.to_owned(),
+            dir,
+            auth: DaemonAuth {
+                user: AUTH_USER.to_owned(),
+                secret,
+            },
+        });
     }
     Err(anyhow!(
         "no free port for the rsync daemon from {start_port} to {}: give --port or --start-port",
         start_port.saturating_add(200)
     ))
+}
+
+/// Starts the daemon on port `p` and waits until it serves `module`: the running daemon,
+/// or `None` when the port is taken and another may be tried (`may_move`).
+async fn try_port(
+    rsync: &Path,
+    conf: &Path,
+    dir: &Path,
+    address: &str,
+    p: u16,
+    may_move: bool,
+    module: &str,
+) -> anyhow::Result<Option<tokio::process::Child>> {
+    let mut cmd = Command::new(rsync);
+    crate::child_death::die_with_parent(&mut cmd);
+    let mut child = cmd
+        .arg("--daemon")
+        .arg("--no-detach")
+        .arg(format!("--config={}", conf.display()))
+        .arg(format!("--address={address}"))
+        .arg(format!("--port={p}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot run {}", rsync.display()))?;
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = e.read_to_string(&mut err).await;
+            }
+            let log = std::fs::read_to_string(dir.join("rsyncd.log")).unwrap_or_default();
+            let text = format!("{err}{log}");
+            // Exit 10 is rsync's socket error: the port is taken.
+            if (text.contains("in use") || status.code() == Some(10)) && may_move {
+                return Ok(None);
+            }
+            bail!(
+                "the rsync daemon on {address}:{p} exited ({status}): {}; check --advertise and --port",
+                text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim()
+            );
+        }
+        if serves_module(address, p, module).await {
+            forward_output(&mut child);
+            return Ok(Some(child));
+        }
+        if started.elapsed() > READY_WITHIN {
+            let _ = child.kill().await;
+            bail!(
+                "the rsync daemon on {address}:{p} did not accept connections within {} s",
+                READY_WITHIN.as_secs()
+            );
+        }
+        // Readiness probe of a process we just started, not protocol polling.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Creates `path` (it must not exist) with `mode` from the start, holding `bytes`.
+fn write_private(path: &Path, mode: u32, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// What the daemon's `early exec` script says when it refuses a connection goes to the

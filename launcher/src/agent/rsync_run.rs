@@ -278,8 +278,6 @@ fn command(
     if let Some(excludes) = &lists.excludes {
         cmd.arg(format!("--exclude-from={}", excludes.display()));
     }
-    // The child changes into it before exec, while the descriptor is still open there.
-    cmd.current_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     cmd.arg("./").arg(&job.url);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -287,7 +285,15 @@ fn command(
         .kill_on_drop(true);
     cmd.as_std_mut().process_group(0);
     crate::child_death::die_with_parent(&mut cmd);
-    tracing::debug!("chunk {}: running {:?}", job.chunk, cmd.as_std());
+    tracing::debug!(
+        "chunk {}: running {:?} in {}",
+        job.chunk,
+        cmd.as_std(),
+        ctx.source.display()
+    );
+    // After the log line (Command's Debug would show it as a `cd`): the child changes into
+    // the checked directory before exec, while the descriptor is still open there.
+    cmd.current_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     // After the log line: Command's Debug shows the variables set on it. The environment is
     // the one place for it that ps and logs do not show.
     match &job.password {
