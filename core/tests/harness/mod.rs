@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use zkrsync_core::protocol::*;
 
 pub mod fake_zk;
+pub mod master;
 pub mod render;
 pub use fake_zk::*;
 pub use render::*;
