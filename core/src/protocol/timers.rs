@@ -10,31 +10,40 @@ use std::time::Instant;
 
 use super::Timer;
 
-/// At most one deadline per kind of timer.
-#[derive(Debug, Default)]
-pub(crate) struct Timers {
-    at: BTreeMap<Timer, Instant>,
+/// At most one deadline per kind of timer. Generic over the time (an `Instant` in the
+/// machines) so that tests choose their instants.
+#[derive(Debug)]
+pub(crate) struct Timers<T = Instant> {
+    at: BTreeMap<Timer, T>,
 }
 
-impl Timers {
+impl<T> Default for Timers<T> {
+    fn default() -> Self {
+        Timers {
+            at: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Ord + Copy> Timers<T> {
     /// Sets `timer` to fire at `at`, replacing an earlier setting.
-    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
+    pub(crate) fn set(&mut self, timer: Timer, at: T) {
         self.at.insert(timer, at);
     }
 
     /// When `timer` fires, if it is set.
-    pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
+    pub(crate) fn get(&self, timer: Timer) -> Option<T> {
         self.at.get(&timer).copied()
     }
 
     /// The earliest deadline.
-    pub(crate) fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<T> {
         self.at.values().min().copied()
     }
 
     /// Removes and returns the timers due at `now`, earliest first.
-    pub(crate) fn expired(&mut self, now: Instant) -> Vec<Timer> {
-        let mut due: Vec<(Instant, Timer)> = self
+    pub(crate) fn expired(&mut self, now: T) -> Vec<Timer> {
+        let mut due: Vec<(T, Timer)> = self
             .at
             .iter()
             .filter(|(_, at)| **at <= now)
@@ -51,26 +60,21 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn fires_what_is_due_earliest_first_and_keeps_the_rest() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs(1);
-        let mut timers = Timers::default();
+        // Times as seconds.
+        let mut timers: Timers<u64> = Timers::default();
         assert_eq!(timers.next(), None);
-        timers.set(Timer::Progress, t0 + 3 * s);
-        timers.set(Timer::Lease, t0 + 2 * s);
-        timers.set(Timer::Suspect, t0 + 9 * s);
-        timers.set(Timer::Progress, t0 + s);
-        assert_eq!(timers.next(), Some(t0 + s));
-        assert_eq!(timers.expired(t0), vec![]);
-        assert_eq!(
-            timers.expired(t0 + 2 * s),
-            vec![Timer::Progress, Timer::Lease]
-        );
-        assert_eq!(timers.next(), Some(t0 + 9 * s));
-        assert_eq!(timers.get(Timer::Suspect), Some(t0 + 9 * s));
+        timers.set(Timer::Progress, 3);
+        timers.set(Timer::Lease, 2);
+        timers.set(Timer::Suspect, 9);
+        timers.set(Timer::Progress, 1);
+        assert_eq!(timers.next(), Some(1));
+        assert_eq!(timers.expired(0), vec![]);
+        assert_eq!(timers.expired(2), vec![Timer::Progress, Timer::Lease]);
+        assert_eq!(timers.next(), Some(9));
+        assert_eq!(timers.get(Timer::Suspect), Some(9));
         assert_eq!(timers.get(Timer::Lease), None);
     }
 }
