@@ -137,6 +137,16 @@ fn running_worker_granted(
     params: SessionParams,
     granted: Duration,
 ) -> (Source, JobId, Vec<Output>) {
+    run_worker(&params, granted, &|op| world(op, &params))
+}
+
+/// Runs a worker against `answer_op` until it has spawned rsync; returns it, the job id and
+/// every output.
+fn run_worker(
+    params: &SessionParams,
+    granted: Duration,
+    answer_op: &dyn Fn(&ZkOp) -> Result<ZkReply, ZkError>,
+) -> (Source, JobId, Vec<Output>) {
     let now = Instant::now();
     let mut s = source(params.clone());
     s.handle(
@@ -153,7 +163,7 @@ fn running_worker_granted(
         if ops.is_empty() {
             break;
         }
-        out = answer(&mut s, now, ops, &|op| world(op, &params));
+        out = answer(&mut s, now, ops, answer_op);
         all.extend(out.iter().cloned());
     }
     let id = all
@@ -546,36 +556,13 @@ fn a_chunk_read_after_the_connection_was_lost_starts_no_rsync() {
     assert_eq!(released.len(), 1, "the claim is given back, once");
 }
 
-/// Runs a worker against `answer` until it has spawned rsync; returns it and the job id.
+/// Runs a worker against `answer_op` until it has spawned rsync; returns it and the job id.
 fn running_worker_in(
     params: &SessionParams,
     answer_op: &dyn Fn(&ZkOp) -> Result<ZkReply, ZkError>,
 ) -> (Source, JobId) {
-    let now = Instant::now();
-    let mut s = source(params.clone());
-    s.handle(
-        now,
-        Input::Session(SessionEvent::Connected {
-            new_session: true,
-            timeout: Duration::from_secs(9),
-        }),
-    );
-    let mut out = drain(&mut s);
-    let mut id = None;
-    for _ in 0..10 {
-        id = id.or_else(|| {
-            out.iter().find_map(|o| match o {
-                Output::Spawn { id, .. } => Some(*id),
-                _ => None,
-            })
-        });
-        let ops = zk_ops(&out);
-        if ops.is_empty() {
-            break;
-        }
-        out = answer(&mut s, now, ops, answer_op);
-    }
-    (s, id.expect("the worker spawns rsync"))
+    let (s, id, _) = run_worker(params, Duration::from_secs(9), answer_op);
+    (s, id)
 }
 
 #[test]
