@@ -12,8 +12,8 @@ pub enum RsyncExit {
     /// waiting for the daemon connection): the destination could not be reached or went
     /// away, which is not the chunk's fault; the code is kept for the message.
     DestUnreachable(i32),
-    /// 25: rsync stopped deleting at the `--max-delete` limit: the run failed for good (a
-    /// retry would hit the same limit).
+    /// 25: rsync stopped deleting at the `--max-delete` limit (the session's budget
+    /// decides what comes next, see [`crate::protocol::delete_budget`]).
     DeleteLimit,
     /// Any other code: the chunk failed on this try.
     Failed(i32),
@@ -40,9 +40,29 @@ impl RsyncExit {
     }
 }
 
+/// How many deletions rsync skipped at its `--max-delete` limit, from its error output
+/// (`Deletions stopped due to --max-delete limit (N skipped)`); 0 when it says nothing of
+/// the kind. A directory rsync did not delete counts once, whatever it holds.
+pub fn deletions_skipped(stderr: &str) -> u64 {
+    const SAID: &str = "Deletions stopped due to --max-delete limit (";
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once(SAID))
+        .filter_map(|(_, rest)| rest.split_once(" skipped)"))
+        .filter_map(|(n, _)| n.trim().parse::<u64>().ok())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipped_deletions_are_read_from_rsyncs_words() {
+        let said = "cannot delete non-empty directory: sub\nDeletions stopped due to --max-delete limit (4 skipped)\nrsync error: the --max-delete limit stopped deletions (code 25) at main.c(1394) [sender=3.2.7]\n";
+        assert_eq!(deletions_skipped(said), 4);
+        assert_eq!(deletions_skipped("rsync error: some files vanished"), 0);
+    }
 
     #[test]
     fn codes() {

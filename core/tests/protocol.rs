@@ -290,6 +290,7 @@ fn expiry_kills_rsync_at_once_and_records_nothing() {
                 code: Some(0),
                 stats: Default::default(),
                 stderr_tail: String::new(),
+                deletions_skipped: 0,
             },
         },
     );
@@ -307,6 +308,7 @@ fn success_is_recorded_with_the_release_of_the_claim_in_one_multi() {
                 code: Some(24),
                 stats: Default::default(),
                 stderr_tail: String::new(),
+                deletions_skipped: 0,
             },
         },
     );
@@ -349,6 +351,7 @@ fn a_failure_is_a_try_until_the_last_attempt() {
                     code: Some(23),
                     stats: Default::default(),
                     stderr_tail: "boom".into(),
+                    deletions_skipped: 0,
                 },
             },
         );
@@ -425,6 +428,7 @@ fn a_long_disconnection_stops_rsync_before_the_session_can_expire() {
                 code: None,
                 stats: Default::default(),
                 stderr_tail: String::new(),
+                deletions_skipped: 0,
             },
         },
     );
@@ -578,6 +582,7 @@ fn a_destination_failure_hands_the_chunk_back_until_the_bound_then_fails_with_th
         code: Some(5),
         stats: Default::default(),
         stderr_tail: "@ERROR: chroot failed".into(),
+        deletions_skipped: 0,
     };
     // A first failure: a hand-back record, created with the release, in one multi.
     let (mut s, id) = running_worker_in(&params, &|op| world(op, &params));
@@ -676,4 +681,135 @@ fn a_session_that_cannot_move_says_why() {
     ] {
         assert_eq!(busy.stalled(), None, "{busy:?}");
     }
+}
+
+/// The job of the Spawn among `outputs`.
+fn spawned(outputs: &[Output]) -> (JobId, RsyncJob) {
+    outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Spawn { id, job } => Some((*id, job.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no rsync spawned: {outputs:?}"))
+}
+
+fn held_back(deletions: u64) -> RsyncOutcome {
+    RsyncOutcome::Exited {
+        code: Some(25),
+        stats: Default::default(),
+        stderr_tail: format!("Deletions stopped due to --max-delete limit ({deletions} skipped)"),
+        deletions_skipped: deletions,
+    }
+}
+
+fn would_delete(n: u64) -> RsyncOutcome {
+    RsyncOutcome::Exited {
+        code: Some(0),
+        stats: zkrsync_core::rsync_stats::RsyncStats {
+            deleted_files: n,
+            ..Default::default()
+        },
+        stderr_tail: String::new(),
+        deletions_skipped: 0,
+    }
+}
+
+/// Under a budget: the first run may delete nothing; what it held back is counted by a dry
+/// run, reserved, and deleted by a run with that allowance once the reservation is granted
+/// (`others`: the reservations already there).
+fn budget_run(budget: u64, others: Vec<String>) -> (Source, Vec<Output>) {
+    let params = SessionParams {
+        delete: true,
+        max_delete: Some(budget),
+        ..SessionParams::default()
+    };
+    let (mut s, id, all) = running_worker(params.clone());
+    let now = Instant::now();
+    assert_eq!(spawned(&all).1.max_delete, Some(0));
+    s.handle(
+        now,
+        Input::RsyncDone {
+            id,
+            outcome: held_back(2),
+        },
+    );
+    let (count, job) = spawned(&drain(&mut s));
+    assert!(job
+        .invocations
+        .iter()
+        .all(|i| i.deletes() && i.args.contains(&"--dry-run".to_owned())));
+    assert_eq!(job.max_delete, None);
+    s.handle(
+        now,
+        Input::RsyncDone {
+            id: count,
+            outcome: would_delete(7),
+        },
+    );
+    let ops = zk_ops(&drain(&mut s));
+    let [(
+        _,
+        ZkOp::Create {
+            path,
+            mode: CreateMode::PersistentSequential,
+            ..
+        },
+    )] = &ops[..]
+    else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(path, "/zkrsync/s1/deletes/0000000000~7~");
+    let mine = "0000000000~7~0000000005".to_owned();
+    let out = answer(&mut s, now, ops, &|_| {
+        Ok(ZkReply::Created(format!("/zkrsync/s1/deletes/{mine}")))
+    });
+    let mut names = others;
+    names.push(mine.clone());
+    let out = answer(&mut s, now, zk_ops(&out), &|op| match op {
+        ZkOp::GetChildren { path, .. } if path == "/zkrsync/s1/deletes" => {
+            Ok(ZkReply::Children(names.clone()))
+        }
+        other => world(other, &params),
+    });
+    (s, out)
+}
+
+#[test]
+fn under_a_max_delete_budget_a_run_deletes_only_what_was_counted_and_granted() {
+    let (_, out) = budget_run(10, vec!["0000000003~3~0000000001".into()]);
+    let (_, job) = spawned(&out);
+    assert_eq!(job.max_delete, Some(7));
+    assert_eq!(job.invocations.len(), 1);
+    assert!(!job.invocations[0].args.contains(&"--dry-run".to_owned()));
+}
+
+#[test]
+fn a_reservation_beyond_the_budget_fails_the_chunk_for_good_with_the_numbers() {
+    let (_, out) = budget_run(10, vec!["0000000003~4~0000000001".into()]);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Spawn { .. })),
+        "{out:?}"
+    );
+    let ops = zk_ops(&out);
+    let [(_, ZkOp::Multi(multi))] = &ops[..] else {
+        panic!("{ops:?}")
+    };
+    let Some(MultiOp::Create { path, data, .. }) = multi.last() else {
+        panic!("{multi:?}")
+    };
+    assert_eq!(path, "/zkrsync/s1/failed/0000000000");
+    let record = records::FailedRecord::decode(data).unwrap();
+    assert!(
+        record.error.contains("--max-delete budget of 10"),
+        "{}",
+        record.error
+    );
+    assert!(
+        record
+            .error
+            .contains("needs 7 more deletions and 4 are spent or held"),
+        "{}",
+        record.error
+    );
 }

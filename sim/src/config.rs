@@ -27,6 +27,8 @@ pub struct SimConfig {
     pub prefilled: bool,
     /// `--attempts`.
     pub attempts: u32,
+    /// `--max-delete`: the session's budget of deletions (with `--delete`).
+    pub max_delete: Option<u64>,
     /// `--chunk-entries`.
     pub chunk_entries: u64,
     /// ZooKeeper session timeout.
@@ -113,6 +115,11 @@ impl SimConfig {
             crash_master_publishing: faults && rng.gen_range(0..6) == 0,
             crash_master_cleaning: faults && rng.gen_range(0..6) == 0,
             scale: None,
+            // Drawn last, so that every other draw of a seed stays what it was.
+            max_delete: match rng.gen_range(0..3) {
+                0 => Some(rng.gen_range(0..=60)),
+                _ => None,
+            },
         }
     }
 
@@ -138,6 +145,7 @@ impl SimConfig {
             faults: false,
             fault_every: Duration::from_secs(3600),
             rsync_fail_permille: 0,
+            max_delete: None,
             full_crash: false,
             crash_master_publishing: false,
             crash_master_cleaning: false,
@@ -163,13 +171,14 @@ impl fmt::Display for SimConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {}: {} workers, {} dests, {} dirs, depth {}, delete {}, dry-run {}, prefilled {}, attempts {}, chunk-entries {}, session timeout {:?} (granted {:?}), max latency {:?}, safety {:?}, faults {} (every {:?}, rsync failures {}‰, full crash {}, master crash publishing {} / cleaning {})",
+            "seed {}: {} workers, {} dests, {} dirs, depth {}, delete {}, max-delete {:?}, dry-run {}, prefilled {}, attempts {}, chunk-entries {}, session timeout {:?} (granted {:?}), max latency {:?}, safety {:?}, faults {} (every {:?}, rsync failures {}‰, full crash {}, master crash publishing {} / cleaning {})",
             self.seed,
             self.workers,
             self.dests,
             self.dirs,
             self.depth,
             self.delete,
+            self.max_delete,
             self.dry_run,
             self.prefilled,
             self.attempts,

@@ -21,6 +21,11 @@ pub struct Transfer {
     pub work: u64,
     /// Paths deleted at the destination.
     pub deleted: Vec<Vec<u8>>,
+    /// With `--dry-run`: the entries `--delete` would have removed.
+    pub would_delete: u64,
+    /// Deletions held back at the job's `--max-delete` limit, one for each entry it did
+    /// not delete (as rsync counts a directory it did not delete once, whatever it holds).
+    pub skipped: u64,
 }
 
 /// Options of one invocation that matter to the model.
@@ -100,6 +105,12 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
             };
             out.work += 1 + wanted.len() as u64;
             if f.dry_run {
+                if f.delete {
+                    out.would_delete += extraneous(src, dst, &dir, own_only, &is_excluded)
+                        .iter()
+                        .map(|p| 1 + dst.below(p).count() as u64)
+                        .sum::<u64>();
+                }
                 continue;
             }
             if dst.get(&dir) != Some(Node::Dir) {
@@ -107,19 +118,18 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                 out.changed += 1;
             }
             if f.delete {
-                let present: Vec<Vec<u8>> = if own_only {
-                    dst.children(&dir).into_iter().map(|(p, _)| p).collect()
-                } else {
-                    dst.below(&dir).map(|(p, _)| p.clone()).collect()
-                };
-                for p in present {
-                    if is_excluded(&p) || dst.get(&p).is_none() {
-                        continue;
+                for p in extraneous(src, dst, &dir, own_only, &is_excluded) {
+                    if dst.get(&p).is_none() {
+                        continue; // below one deleted already
                     }
-                    // Compare kinds as rsync does: a file where a directory belongs is
-                    // replaced below, not deleted here.
-                    if src.get(&p).is_none() {
+                    let size = 1 + dst.below(&p).count();
+                    let within = job
+                        .max_delete
+                        .is_none_or(|limit| (out.deleted.len() + size) as u64 <= limit);
+                    if within {
                         out.deleted.extend(dst.remove(&p));
+                    } else {
+                        out.skipped += 1;
                     }
                 }
             }
@@ -139,6 +149,41 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                 }
             }
         }
+    }
+    if out.skipped > 0 {
+        // Deletions stopped due to --max-delete limit (N skipped)
+        out.code = out.code.max(25);
+    }
+    out
+}
+
+/// The entries at the destination under `dir` (its own, or its whole subtree) that the
+/// source does not have and no exclude protects, outermost first. Kinds are compared as
+/// rsync does: a file where a directory belongs is replaced by the transfer, not deleted.
+fn extraneous(
+    src: &Tree,
+    dst: &Tree,
+    dir: &[u8],
+    own_only: bool,
+    is_excluded: &dyn Fn(&[u8]) -> bool,
+) -> Vec<Vec<u8>> {
+    let present: Vec<Vec<u8>> = if own_only {
+        dst.children(dir).into_iter().map(|(p, _)| p).collect()
+    } else {
+        dst.below(dir).map(|(p, _)| p.clone()).collect()
+    };
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut taken: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    for p in present {
+        let below_taken = p
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'/' && taken.contains(&p[..i]));
+        if below_taken || is_excluded(&p) || src.get(&p).is_some() {
+            continue;
+        }
+        taken.insert(p.clone());
+        out.push(p);
     }
     out
 }
@@ -175,6 +220,7 @@ mod tests {
             units: 1,
             guards: Default::default(),
             dest_tree: None,
+            max_delete: None,
         }
     }
 
@@ -269,5 +315,37 @@ mod tests {
             usize::MAX,
         );
         assert_eq!(d, Tree::new());
+    }
+
+    #[test]
+    fn max_delete_holds_back_what_exceeds_the_jobs_limit_and_a_dry_run_counts_it() {
+        let s = src();
+        let mut d = s.clone();
+        d.put(b"a/gone", Node::Dir);
+        d.put(b"a/gone/f", Node::File(1));
+        d.put(b"a/b/extra", Node::File(9));
+        let both = |max_delete| RsyncJob {
+            max_delete,
+            ..job(vec![
+                inv(&["-d", "--delete"], &["a/."], &[]),
+                inv(&["-r", "--delete"], &["a/b"], &[]),
+            ])
+        };
+        let mut count = both(None);
+        for i in &mut count.invocations {
+            i.args.push("--dry-run".into());
+        }
+        let r = run(&count, &s, &mut d.clone(), usize::MAX);
+        assert_eq!((r.would_delete, r.code), (3, 0));
+        // A limit of 2 for the job: the directory (2 entries) fits, then nothing more.
+        let mut at_two = d.clone();
+        let r = run(&both(Some(2)), &s, &mut at_two, usize::MAX);
+        assert_eq!((r.deleted.len(), r.skipped, r.code), (2, 1, 25));
+        assert_eq!(at_two.get(b"a/b/extra"), Some(Node::File(9)));
+        let r = run(&both(Some(0)), &s, &mut d, usize::MAX);
+        assert_eq!((r.deleted.len(), r.skipped, r.code), (0, 2, 25));
+        let r = run(&both(Some(3)), &s, &mut d, usize::MAX);
+        assert_eq!((r.deleted.len(), r.code), (3, 0));
+        assert_eq!(d, s);
     }
 }

@@ -16,6 +16,7 @@
 //! | `tries/<chunk>~<dest>~back-<seq>` | persistent sequential | one hand-back (destination unreachable) |
 //! | `done/<chunk>` | persistent | the chunk's rsync stats |
 //! | `failed/<chunk>` | persistent | the chunk's last error, after `--attempts` tries |
+//! | `deletes/<chunk>~<n>~<seq>` | persistent sequential | `n` deletions of the session's `--max-delete` budget asked for by a run of the chunk ([`super::delete_budget`]) |
 //! | `stop` | persistent | `done` or `abort`: every client leaves |
 
 /// The paths of one session.
@@ -47,11 +48,13 @@ pub enum Dir {
     Done,
     /// `failed/<chunk>`: chunks failed for good.
     Failed,
+    /// `deletes/<chunk>~<n>~<seq>`: reservations of the `--max-delete` budget.
+    Deletes,
 }
 
 impl Dir {
     /// Every directory, in creation order (parents first).
-    pub const ALL: [Dir; 8] = [
+    pub const ALL: [Dir; 9] = [
         Dir::Election,
         Dir::Dests,
         Dir::Plan,
@@ -60,6 +63,7 @@ impl Dir {
         Dir::Tries,
         Dir::Done,
         Dir::Failed,
+        Dir::Deletes,
     ];
 
     /// Its name under the session's znode.
@@ -73,6 +77,7 @@ impl Dir {
             Dir::Tries => "tries",
             Dir::Done => "done",
             Dir::Failed => "failed",
+            Dir::Deletes => "deletes",
         }
     }
 }
@@ -253,6 +258,15 @@ pub fn election_seq(name: &str) -> Option<u64> {
     name.rsplit('-').next()?.parse().ok()
 }
 
+/// The sequence number ZooKeeper appended to a sequential node's name: its last 10 digits.
+pub fn sequence_of(name: &str) -> Option<u64> {
+    let digits = name.get(name.len().checked_sub(10)?..)?;
+    match digits.bytes().all(|b| b.is_ascii_digit()) {
+        true => digits.parse().ok(),
+        false => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,7 +299,10 @@ mod tests {
         // The names are the znodes of sessions already in ZooKeeper: they never change.
         assert_eq!(
             Dir::ALL.map(Dir::name),
-            ["election", "dests", "plan", "claims", "slots", "tries", "done", "failed"]
+            [
+                "election", "dests", "plan", "claims", "slots", "tries", "done", "failed",
+                "deletes"
+            ]
         );
     }
 

@@ -10,6 +10,7 @@
 //! The ZooKeeper layout of a session is in [`layout`]; what every znode holds is in
 //! [`records`]; the session parameters that every client must agree on are in [`params`].
 
+pub mod delete_budget;
 pub mod dest;
 pub mod exit_code;
 pub mod layout;
@@ -102,6 +103,9 @@ pub enum RsyncOutcome {
         stats: RsyncStats,
         /// The last lines of its error output.
         stderr_tail: String,
+        /// Deletions rsync held back at the job's `--max-delete` limit, summed over the
+        /// invocations ([`crate::rsync_exit::deletions_skipped`]).
+        deletions_skipped: u64,
     },
     /// The driver did not start rsync because the source tree must not be copied from
     /// ([`source_tree::Refusal::Tree`]): the source leaves the session.

@@ -38,7 +38,8 @@ pub struct SessionParams {
     pub rsync_opts: Vec<String>,
     /// `--attempts`.
     pub attempts: u32,
-    /// `--max-delete`: rsync's limit of deletions in each run (`None`: no limit).
+    /// `--max-delete`: the most entries the session deletes at the destination, all runs
+    /// together (`None`: no limit; see [`super::delete_budget`]).
     pub max_delete: Option<u64>,
     /// `--delete-guard`: a directory copied with `--delete` whose source lost more than this
     /// percentage of the entries the plan saw there is refused, not run (100: never).
@@ -48,6 +49,14 @@ pub struct SessionParams {
 /// The default `--delete-guard`: a directory that lost more than half its entries since the
 /// plan is not copied with `--delete`.
 pub const DEFAULT_DELETE_GUARD: u32 = 50;
+
+impl SessionParams {
+    /// The session's budget of deletions, when it has one: `--max-delete` with `--delete`,
+    /// and not a dry run (which deletes nothing, and gives rsync the limit as it is).
+    pub fn delete_budget(&self) -> Option<u64> {
+        self.max_delete.filter(|_| self.delete && !self.dry_run)
+    }
+}
 
 impl Default for SessionParams {
     fn default() -> Self {

@@ -49,6 +49,11 @@ pub struct RsyncJob {
     /// when it overlaps the source tree ([`super::source_tree::overlap`]). None for a
     /// destination of an older version.
     pub dest_tree: Option<TreeId>,
+    /// The most entries the job's invocations may delete, all together (`None`: no
+    /// limit). The driver gives each invocation that deletes what the earlier ones left
+    /// ([`RsyncJob::max_delete_arg`]), and runs the next invocation after one that stopped at
+    /// its limit (rsync exit 25), so that the job reports every deletion it held back.
+    pub max_delete: Option<u64>,
 }
 
 /// The options every invocation gets.
@@ -145,7 +150,27 @@ impl RsyncJob {
                 mounts: chunk.units.iter().flat_map(|u| u.mounts.clone()).collect(),
             },
             dest_tree: None,
+            max_delete: match params.delete_budget() {
+                // The first run asks rsync what it would delete ([`super::delete_budget`]).
+                Some(_) => Some(0),
+                None => params.max_delete.filter(|_| params.delete),
+            },
         }
+    }
+
+    /// The `--max-delete` option of `inv`, after the job's earlier invocations deleted
+    /// `deleted` entries; None when `inv` deletes nothing or the job has no limit.
+    pub fn max_delete_arg(&self, inv: &RsyncInvocation, deleted: u64) -> Option<String> {
+        let limit = self.max_delete?;
+        inv.deletes()
+            .then(|| format!("--max-delete={}", limit.saturating_sub(deleted)))
+    }
+}
+
+impl RsyncInvocation {
+    /// Whether it runs with `--delete`.
+    pub fn deletes(&self) -> bool {
+        self.args.iter().any(|a| a == "--delete")
     }
 }
 
@@ -155,9 +180,6 @@ fn invocation_args(recursive: bool, delete: bool, params: &SessionParams) -> Rsy
     args.push(if recursive { "-r" } else { "-d" }.to_owned());
     if delete {
         args.push("--delete".to_owned());
-        if let Some(n) = params.max_delete {
-            args.push(format!("--max-delete={n}"));
-        }
     }
     if params.dry_run {
         args.push("--dry-run".to_owned());

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use zkrsync_core::protocol::rsync_job::RsyncInvocation;
 use zkrsync_core::protocol::source_tree::{self, Refusal};
 use zkrsync_core::protocol::{Input, JobId, RsyncJob, RsyncOutcome};
-use zkrsync_core::rsync_exit::RsyncExit;
+use zkrsync_core::rsync_exit::{self, RsyncExit};
 use zkrsync_core::rsync_stats::RsyncStats;
 use zkrsync_core::walk::FsTree;
 
@@ -131,23 +131,24 @@ async fn run_job(
     let checked = tokio::task::spawn_blocking(move || check_source(&source, &guards, dest_tree))
         .await
         .unwrap_or_else(|e| {
-            Err(RsyncOutcome::SourceMissing(format!(
-                "the source check failed: {e}"
-            )))
+            let reason = format!("the source check failed: {e}");
+            Err(Box::new(RsyncOutcome::SourceMissing(reason)))
         });
     let dir = match checked {
         Ok(dir) => dir,
-        Err(outcome) => return outcome,
+        Err(outcome) => return *outcome,
     };
     let mut total = RsyncStats::default();
     let mut worst: Option<i32> = Some(0);
     let mut tail = String::new();
+    let mut skipped = 0;
     for (n, inv) in job.invocations.iter().enumerate() {
         let lists = match Lists::write(ctx.lists.path(), id, n, inv) {
             Ok(lists) => lists,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
-        let cmd = command(ctx, &dir, &job, inv, &lists);
+        let max_delete = job.max_delete_arg(inv, total.deleted_files);
+        let cmd = command(ctx, &dir, &job, inv, max_delete, &lists);
         let ran = match run_one(ctx, &job.chunk, cmd, &mut kill).await {
             Ok(ran) => ran,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
@@ -158,6 +159,7 @@ async fn run_job(
                     code: None,
                     stats: total,
                     stderr_tail: "killed".into(),
+                    deletions_skipped: skipped,
                 }
             }
             Ran::Exited {
@@ -166,18 +168,29 @@ async fn run_job(
                 stderr_tail,
             } => (code, stdout, stderr_tail),
         };
+        let held_back = rsync_exit::deletions_skipped(&stderr_tail);
+        skipped += held_back;
+        // An rsync pushing to a daemon exits 0 when the daemon (its receiver) stopped
+        // deleting at --max-delete: say 25, as a local rsync does.
+        let code = match code {
+            Some(0 | 24) if held_back > 0 => Some(25),
+            other => other,
+        };
         tail = stderr_tail;
         if let Some(stats) = RsyncStats::parse_found(&stdout) {
             total += stats;
         }
         match RsyncExit::of(code) {
             RsyncExit::Success => {}
-            RsyncExit::Vanished => worst = worst.max(code),
+            // At the job's limit of deletions the rest still runs, so that the job says
+            // what all of it held back.
+            RsyncExit::Vanished | RsyncExit::DeleteLimit => worst = worst.max(code),
             _ => {
                 return RsyncOutcome::Exited {
                     code,
                     stats: total,
                     stderr_tail: tail,
+                    deletions_skipped: skipped,
                 };
             }
         }
@@ -186,6 +199,7 @@ async fn run_job(
         code: worst,
         stats: total,
         stderr_tail: tail,
+        deletions_skipped: skipped,
     }
 }
 
@@ -196,30 +210,34 @@ fn check_source(
     source: &Path,
     guards: &source_tree::Guards,
     dest_tree: Option<zkrsync_core::protocol::records::TreeId>,
-) -> Result<std::fs::File, RsyncOutcome> {
+) -> Result<std::fs::File, Box<RsyncOutcome>> {
     use std::os::unix::fs::MetadataExt;
     let dir = std::fs::File::open(source).map_err(|e| {
-        RsyncOutcome::SourceMissing(format!("{} cannot be opened ({e})", source.display()))
+        let reason = format!("{} cannot be opened ({e})", source.display());
+        Box::new(RsyncOutcome::SourceMissing(reason))
     })?;
     // On the destination's host, a source inside its destination (or the reverse) would
     // copy into the tree it reads.
     let here = dest_tree.and_then(|dest| Some((super::tree_id::tree_id(source).ok()?, dest)));
     if let Some(reason) = here.and_then(|(here, dest)| source_tree::overlap(&here, &dest)) {
-        return Err(RsyncOutcome::Overlap(reason));
+        return Err(Box::new(RsyncOutcome::Overlap(reason)));
     }
     match source_tree::refuse_source(&FsTree, source, guards) {
-        Some(Refusal::Tree(reason)) => return Err(RsyncOutcome::SourceMissing(reason)),
-        Some(Refusal::Unit(reason)) => return Err(RsyncOutcome::UnitChanged(reason)),
-        Some(Refusal::Deletes(reason)) => return Err(RsyncOutcome::DeleteRefused(reason)),
+        Some(Refusal::Tree(reason)) => return Err(Box::new(RsyncOutcome::SourceMissing(reason))),
+        Some(Refusal::Unit(reason)) => return Err(Box::new(RsyncOutcome::UnitChanged(reason))),
+        Some(Refusal::Deletes(reason)) => {
+            return Err(Box::new(RsyncOutcome::DeleteRefused(reason)))
+        }
         None => {}
     }
     let opened = dir.metadata().map(|m| (m.dev(), m.ino())).ok();
     let named = std::fs::metadata(source).map(|m| (m.dev(), m.ino())).ok();
     if opened.is_none() || opened != named {
-        return Err(RsyncOutcome::SourceMissing(format!(
+        let reason = format!(
             "{} changed while it was checked (replaced or unmounted?)",
             source.display()
-        )));
+        );
+        return Err(Box::new(RsyncOutcome::SourceMissing(reason)));
     }
     Ok(dir)
 }
@@ -268,11 +286,13 @@ fn command(
     dir: &std::fs::File,
     job: &RsyncJob,
     inv: &RsyncInvocation,
+    max_delete: Option<String>,
     lists: &Lists,
 ) -> tokio::process::Command {
     use std::os::fd::AsRawFd;
     let mut cmd = tokio::process::Command::new(&ctx.rsync);
     cmd.args(&inv.args)
+        .args(max_delete)
         .arg("--from0")
         .arg(format!("--files-from={}", lists.files.display()));
     if let Some(excludes) = &lists.excludes {

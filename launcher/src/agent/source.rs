@@ -72,8 +72,8 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub attempts: u32,
 
-    /// With --delete: rsync's --max-delete, the most deletions each rsync run may make (it
-    /// stops there, and the chunk fails with the reason).
+    /// With --delete: the most entries the whole session deletes at the destination, all
+    /// workers together (a chunk whose deletions do not fit fails, with the numbers).
     #[arg(long, value_name = "N")]
     pub max_delete: Option<u64>,
 

@@ -52,6 +52,17 @@ pub fn check_sub_mounts(
     Ok(())
 }
 
+/// After a transfer: the session has deleted no more than its `--max-delete` budget.
+pub fn check_budget(deleted: u64, budget: Option<u64>) -> Check {
+    match budget {
+        Some(n) if deleted > n => Err(Violation::new(
+            NAME,
+            format!("the session deleted {deleted} entries at the destination, more than its --max-delete budget of {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// After a transfer: what it deleted is not in the source.
 pub fn check_deleted(chunk: &str, deleted: &[Vec<u8>], src: &Tree) -> Check {
     match deleted.iter().find(|p| src.get(p).is_some()) {

@@ -22,6 +22,7 @@ impl World {
             delete: self.cfg.delete,
             dry_run: self.cfg.dry_run,
             attempts: self.cfg.attempts,
+            max_delete: self.cfg.max_delete,
             ..SessionParams::default()
         }
     }

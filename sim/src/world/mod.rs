@@ -113,6 +113,8 @@ pub struct Report {
     pub failed: u64,
     /// rsync runs started.
     pub rsyncs: u64,
+    /// Entries deleted at the destination, by every run.
+    pub deleted: u64,
     /// ZooKeeper requests applied.
     pub zk_ops: u64,
     /// Faults injected.

@@ -131,7 +131,14 @@ impl World {
             .sum();
         let part = self.rng.gen_range(0..=entries);
         let t = rsync_model::run(job, &self.src, &mut self.dst, part);
-        delete_safety::check_deleted(&job.chunk, &t.deleted, &self.src)
+        self.count_deleted(&job.chunk, &t)
+    }
+
+    /// Checks what a transfer deleted, and that the session stays within its budget.
+    fn count_deleted(&mut self, chunk: &str, t: &rsync_model::Transfer) -> Check {
+        delete_safety::check_deleted(chunk, &t.deleted, &self.src)?;
+        self.report.deleted += t.deleted.len() as u64;
+        delete_safety::check_budget(self.report.deleted, self.params().delete_budget())
     }
 
     pub(super) fn kill_rsync(&mut self, c: usize, id: JobId) {
@@ -166,28 +173,33 @@ impl World {
                 code: None,
                 stats: RsyncStats::default(),
                 stderr_tail: "rsync: killed by signal 9".into(),
+                deletions_skipped: 0,
             }
         } else if let Some(code) = j.forced_code {
             if code == 12 {
                 self.apply_part(&j.job)?;
             }
-            exited(code, 0, "rsync error: the destination went away")
+            exited(
+                code,
+                &Default::default(),
+                "rsync error: the destination went away",
+            )
         } else if self.liveness_since.is_none()
             && self.rng.gen_range(0..1000) < self.cfg.rsync_fail_permille
         {
             self.apply_part(&j.job)?;
             let code = [12, 23, 30][self.rng.gen_range(0..3)];
-            exited(code, 0, "rsync error: injected failure")
+            exited(code, &Default::default(), "rsync error: injected failure")
         } else {
             let empty = crate::fs_model::Tree::new();
             let view = if j.source_mounted { &self.src } else { &empty };
             let t = rsync_model::run(&j.job, view, &mut self.dst, usize::MAX);
-            delete_safety::check_deleted(&j.job.chunk, &t.deleted, &self.src)?;
+            self.count_deleted(&j.job.chunk, &t)?;
             let mut code = t.code;
             if code == 0 && self.liveness_since.is_none() && self.rng.gen_range(0..50) == 0 {
                 code = 24; // some files vanished meanwhile
             }
-            exited(code, t.work, "")
+            exited(code, &t, "")
         };
         let name = self.clients[c].name.clone();
         self.note(format!(
@@ -217,13 +229,15 @@ impl World {
     }
 }
 
-fn exited(code: i32, files: u64, stderr: &str) -> RsyncOutcome {
+fn exited(code: i32, t: &rsync_model::Transfer, stderr: &str) -> RsyncOutcome {
     RsyncOutcome::Exited {
         code: Some(code),
         stats: RsyncStats {
-            files,
+            files: t.work,
+            deleted_files: t.deleted.len() as u64 + t.would_delete,
             ..RsyncStats::default()
         },
         stderr_tail: stderr.to_owned(),
+        deletions_skipped: t.skipped,
     }
 }

@@ -89,8 +89,9 @@ impl View {
                 }
                 return new;
             }
-            // The election is listed with its own request (its order decides the master).
-            Dir::Election => {}
+            // The election is listed with its own request (its order decides the master);
+            // the budget's reservations only when a worker decides one.
+            Dir::Election | Dir::Deletes => {}
         }
         Vec::new()
     }

@@ -10,6 +10,7 @@
 //!   └────────────────┘                      └──────────────────────────────▶ Recording ─────────┘
 //! ```
 
+mod budget;
 mod pick;
 mod result;
 
@@ -51,6 +52,15 @@ pub(super) enum WorkerWhy {
     Record { chunk: String, kind: RecordKind },
     /// The multi that releases the claim without a result (then exits, with a message).
     Release { then_exit: Option<String> },
+    /// The reservation of `need` deletions of the `--max-delete` budget for the claimed
+    /// chunk ([`budget`]).
+    Reserve { chunk: String, need: u64 },
+    /// Every reservation, to decide `mine`.
+    Reservations {
+        chunk: String,
+        mine: String,
+        need: u64,
+    },
 }
 
 /// An rsync job of the worker, for the chunk it claimed.
@@ -65,6 +75,8 @@ pub(super) struct Job {
     pub(super) killed: bool,
     /// rsync has ended (reported by the driver), or never started.
     pub(super) ended: bool,
+    /// Under the session's `--max-delete` budget: what another run of the chunk needs.
+    pub(super) rerun: Option<Box<budget::Rerun>>,
 }
 
 /// Where the worker is in copying one chunk.
@@ -164,6 +176,10 @@ impl Source {
             }
             WorkerWhy::Record { chunk, kind } => self.on_recorded(chunk, kind, result),
             WorkerWhy::Release { then_exit } => self.on_released(then_exit, result),
+            WorkerWhy::Reserve { chunk, need } => self.on_reserved(chunk, need, result),
+            WorkerWhy::Reservations { chunk, mine, need } => {
+                self.on_reservations(chunk, mine, need, result)
+            }
         }
     }
 
@@ -290,6 +306,11 @@ impl Source {
                     Level::Debug,
                     format!("chunk {chunk}: {} units to {}", c.units.len(), record.url()),
                 );
+                let rerun = self
+                    .cfg
+                    .params
+                    .delete_budget()
+                    .map(|_| budget::Rerun::new(job.clone()));
                 self.worker.phase = WorkerPhase::Copying(Job {
                     id,
                     chunk,
@@ -297,6 +318,7 @@ impl Source {
                     paths,
                     killed: false,
                     ended: false,
+                    rerun,
                 });
                 self.core.reqs.push(Output::Spawn { id, job });
             }
@@ -320,6 +342,7 @@ impl Job {
             paths: Vec::new(),
             killed,
             ended: true,
+            rerun: None,
         }
     }
 }

@@ -89,8 +89,10 @@ mod tests {
     }
 
     fn view() -> View {
-        let mut v = View::default();
-        v.chunks = ["a", "b", "c"].map(String::from).into();
+        let mut v = View {
+            chunks: ["a", "b", "c"].map(String::from).into(),
+            ..View::default()
+        };
         v.dests.insert("d1".into(), dest(true));
         v.dests.insert("d2".into(), dest(true));
         v

@@ -45,10 +45,23 @@ impl Source {
             return;
         }
         match outcome {
+            RsyncOutcome::Exited { code, stats, .. }
+                if job.rerun.as_ref().is_some_and(|r| r.counting)
+                    && RsyncExit::of(code).is_done() =>
+            {
+                self.reserve_deletions(stats)
+            }
+            RsyncOutcome::Exited {
+                code: Some(25),
+                stats,
+                deletions_skipped,
+                ..
+            } if deletions_skipped > 0 && job.rerun.is_some() => self.count_deletions(stats),
             RsyncOutcome::Exited {
                 code,
                 stats,
                 stderr_tail,
+                ..
             } => match RsyncExit::of(code) {
                 exit @ (RsyncExit::Success | RsyncExit::Vanished) => {
                     if exit == RsyncExit::Vanished {
@@ -94,14 +107,15 @@ impl Source {
         }
     }
 
-    fn record_done(&mut self, code: i32, stats: crate::rsync_stats::RsyncStats) {
+    pub(super) fn record_done(&mut self, code: i32, stats: crate::rsync_stats::RsyncStats) {
         let Some(job) = self.worker.take_job() else {
             return;
         };
+        let earlier = job.rerun.as_ref().map(|r| r.stats).unwrap_or_default();
         let record = DoneRecord {
             worker: self.cfg.client_id.clone(),
             dest: job.dest.clone(),
-            stats,
+            stats: earlier + stats,
             code,
         };
         let done = MultiOp::Create {
