@@ -36,6 +36,10 @@ pub struct SimConfig {
     /// Sources run a watchdog that kills a frozen agent's rsync a lease after it stopped
     /// renewing (always, but for a deliberate-mistake check).
     pub watchdog: bool,
+    /// Runs with sub-mounts in their reach see a snapshot of the mounts taken when they
+    /// were checked, as the real driver's `zkrsync pin` gives them (always, but for a
+    /// deliberate-mistake check: `ZKRSYNC_SIM_NO_PIN=1`).
+    pub pin_mounts: bool,
     /// The server's `maxSessionTimeout`: it grants at most this (a quarter of the seeds ask
     /// for more than it grants).
     pub server_max_timeout: Duration,
@@ -100,6 +104,7 @@ impl SimConfig {
             chunk_entries: [8, 32, 128, 1024, 4096][rng.gen_range(0..5)],
             session_timeout: Duration::from_secs(rng.gen_range(2..=10)),
             watchdog: std::env::var_os("ZKRSYNC_SIM_NO_WATCHDOG").is_none(),
+            pin_mounts: std::env::var_os("ZKRSYNC_SIM_NO_PIN").is_none(),
             // From the seed, not the generator, so the rest of each seed's draws stay.
             server_max_timeout: if seed % 4 == 0 {
                 Duration::from_secs(2)
@@ -140,6 +145,7 @@ impl SimConfig {
             session_timeout: Duration::from_secs(20),
             server_max_timeout: Duration::MAX,
             watchdog: true,
+            pin_mounts: true,
             max_latency: Duration::from_micros(250),
             safety: Duration::ZERO,
             faults: false,

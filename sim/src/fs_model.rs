@@ -241,6 +241,18 @@ impl Tree {
         self.mem_tree_of(root, self.entries.iter().skip(1), mounts)
     }
 
+    /// This tree with the directories `dirs` emptied (file systems unmounted there leave
+    /// empty mount points).
+    pub fn with_emptied<'a>(&self, dirs: impl IntoIterator<Item = &'a Vec<u8>>) -> Tree {
+        let mut t = self.clone();
+        for dir in dirs {
+            for (child, _) in t.children(dir) {
+                t.remove(&child);
+            }
+        }
+        t
+    }
+
     /// The root's own entries and `paths` with their ancestors (and the mount points with
     /// theirs), as a check of those paths sees the tree (cheaper than the whole tree).
     pub fn view_for<'a>(

@@ -264,3 +264,83 @@ fn a_source_inside_its_destination_is_refused_and_deletes_nothing() {
     assert_eq!(listing(&dst), before, "neither tree changed");
     c.kill_all();
 }
+
+/// An `--rsync` wrapper whose recursive runs (`-r`) wait for `open` to exist, after leaving
+/// their pid in `waiting/`; other runs (and the source's trial of its options, a
+/// `--dry-run`) pass at once.
+fn gate_for_recursive_runs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let waiting = dir.join("waiting");
+    fs::create_dir_all(&waiting).unwrap();
+    let script = dir.join("rsync-r-gate");
+    let open = dir.join("open");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *' --dry-run '*) ;; *' -r '*) touch '{w}'/$$; while [ ! -e '{o}' ]; do sleep 0.05; done ;; esac\nexec rsync \"$@\"\n",
+            w = waiting.display(),
+            o = open.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    (script, waiting)
+}
+
+#[test]
+fn a_sub_mount_unmounted_while_its_rsync_runs_is_not_seen_by_that_rsync() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 10, 2, 3);
+    let mount = Mount::tmpfs(&src.join("project/fileset"));
+    for i in 0..20 {
+        fs::write(mount.0.join(format!("f{i}")), b"on the sub-mount").unwrap();
+    }
+    fs::create_dir_all(&dst).unwrap();
+    prefill(&src, &dst);
+    let before = listing(&dst);
+    let (gate, waiting) = gate_for_recursive_runs(tmp.path());
+    let mut c = Cluster::new(zk.connect(), "pinned");
+    c.dest("d1", &dst, "127.0.0.1");
+    let opts = [OPTS, &["--rsync", gate.to_str().unwrap()]].concat();
+    c.source("m", &src, &opts);
+    let w = c.source("w", &src, &opts);
+    // The recursive run of project/ has been checked and waits at the gate.
+    let deadline = Instant::now() + LIMIT;
+    let pid = loop {
+        if let Some(e) = fs::read_dir(&waiting).unwrap().next() {
+            break e.unwrap().file_name().to_string_lossy().into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recursive rsync\n{}",
+            c.all_logs()
+        );
+        // Waiting for a process we started to reach the gate (bounded), not for a race.
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let ns = |p: &str| fs::read_link(format!("/proc/{p}/ns/mnt")).unwrap();
+    assert_ne!(
+        ns(&pid),
+        ns("self"),
+        "the run has a mount namespace of its own\n{}",
+        c.all_logs()
+    );
+    // The file set goes away while that rsync runs: outside, an empty directory is left.
+    mount.lazy_unmount();
+    assert_eq!(
+        fs::read_dir(src.join("project/fileset")).unwrap().count(),
+        0
+    );
+    fs::write(tmp.path().join("open"), b"").unwrap();
+    let status = c.wait(w, LIMIT);
+    assert_eq!(status.code(), Some(0), "{}", c.all_logs());
+    assert_eq!(
+        listing(&dst),
+        before,
+        "nothing was deleted at the destination\n{}",
+        c.all_logs()
+    );
+    c.kill_all();
+}

@@ -194,7 +194,9 @@ fn other_tree<T: FileTree>(tree: &T, root: &Path, top: &[Vec<u8>]) -> Option<Str
 }
 
 /// Why the mount point `mount` is not mounted, if it is not.
-fn unmounted<T: FileTree>(tree: &T, root: &Path, mount: &RelPath) -> Option<String> {
+/// Why the planned mount point `mount` (below `root`) is not one now, if it is not: it is
+/// on the device of its parent, or cannot be read.
+pub fn unmounted<T: FileTree>(tree: &T, root: &Path, mount: &RelPath) -> Option<String> {
     let path = mount.under(root);
     let parent = mount.parent().unwrap_or_default().under(root);
     match (tree.device(&path), tree.device(&parent)) {

@@ -11,6 +11,7 @@ pub mod daemon_mode;
 pub mod dest;
 pub mod driver;
 pub mod logging;
+pub mod mount_pin;
 pub mod paths;
 pub mod probe_files;
 pub mod progress_bar;

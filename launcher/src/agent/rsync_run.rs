@@ -23,6 +23,7 @@ use zkrsync_core::rsync_exit::{self, RsyncExit};
 use zkrsync_core::rsync_stats::RsyncStats;
 use zkrsync_core::walk::FsTree;
 
+use super::mount_pin;
 use super::watchdog::Watchdog;
 
 /// Lines of rsync's error output kept for the failure record.
@@ -40,6 +41,8 @@ struct JobContext {
     rsync: PathBuf,
     lists: tempfile::TempDir,
     watchdog: Option<Watchdog>,
+    /// This very binary, for `zkrsync pin` ([`mount_pin`]).
+    zkrsync: PathBuf,
 }
 
 impl Runner {
@@ -58,6 +61,7 @@ impl Runner {
             rsync,
             lists,
             watchdog,
+            zkrsync: std::env::current_exe()?,
         };
         Ok(Runner {
             ctx: Arc::new(ctx),
@@ -168,6 +172,16 @@ async fn run_job(
                 stderr_tail,
             } => (code, stdout, stderr_tail),
         };
+        if code == Some(mount_pin::UNMOUNTED) {
+            if let Some(at) = stderr_tail.find(mount_pin::UNMOUNTED_SAID) {
+                let said = &stderr_tail[at + mount_pin::UNMOUNTED_SAID.len()..];
+                let line = said.lines().next().unwrap_or_default().trim();
+                let reason = line.trim_end_matches(mount_pin::NOT_RUN);
+                let reason = reason.strip_prefix("./").unwrap_or(reason);
+                let reason = format!("{}/{reason}", ctx.source.display());
+                return RsyncOutcome::SourceMissing(reason);
+            }
+        }
         let held_back = rsync_exit::deletions_skipped(&stderr_tail);
         skipped += held_back;
         // An rsync pushing to a daemon exits 0 when the daemon (its receiver) stopped
@@ -290,7 +304,16 @@ fn command(
     lists: &Lists,
 ) -> tokio::process::Command {
     use std::os::fd::AsRawFd;
-    let mut cmd = tokio::process::Command::new(&ctx.rsync);
+    let mounts: Vec<&[u8]> = job.guards.mounts.iter().map(|m| m.as_bytes()).collect();
+    let mut cmd = match mounts.is_empty() {
+        true => tokio::process::Command::new(&ctx.rsync),
+        false => {
+            // rsync in a snapshot of the mounts just checked ([`mount_pin`]).
+            let mut cmd = tokio::process::Command::new(&ctx.zkrsync);
+            cmd.args(mount_pin::pin_args(&mounts, &ctx.rsync));
+            cmd
+        }
+    };
     cmd.args(&inv.args)
         .args(max_delete)
         .arg("--from0")

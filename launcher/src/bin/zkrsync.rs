@@ -5,7 +5,9 @@
 
 use clap::{Parser, Subcommand};
 use zkrsync_core::protocol::exit_code;
-use zkrsync_launcher::agent::{check, daemon_mode, dest, paths, source, status, watchdog};
+use zkrsync_launcher::agent::{
+    check, daemon_mode, dest, mount_pin, paths, source, status, watchdog,
+};
 use zkrsync_launcher::vsc;
 
 #[derive(Debug, Parser)]
@@ -44,6 +46,10 @@ enum Command {
     /// The rsync watchdog a source starts for itself (not for users).
     #[command(hide = true)]
     Watchdog,
+    /// rsync started in a private mount namespace that pins the checked mounts (not for
+    /// users).
+    #[command(hide = true)]
+    Pin(mount_pin::PinArgs),
 }
 
 fn main() {
@@ -64,6 +70,7 @@ fn main() {
         Command::Abort(args) => status::abort(args),
         Command::Check(args) => check::run(args),
         Command::Watchdog => Ok(watchdog::serve()),
+        Command::Pin(args) => Ok(mount_pin::run(args)),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -42,6 +42,13 @@ pub struct RunningJob {
     /// Whether the source tree was there when rsync started: rsync reads the source's
     /// file list first, so that is the tree it copies (and deletes on the basis of).
     pub source_mounted: bool,
+    /// The run sees a snapshot of the mounts taken when it started (the real driver pins
+    /// them for a run with sub-mounts in its reach: `launcher/src/agent/mount_pin.rs`).
+    pub pinned: bool,
+    /// The source's sub-mounts that this run saw unmounted: those unmounted when it
+    /// started and, unless pinned, any unmounted while it ran (rsync reads the tree as it
+    /// goes, and an unmounted file system lists as an empty directory).
+    pub unmounted_seen: BTreeSet<Vec<u8>>,
 }
 
 /// One client process.

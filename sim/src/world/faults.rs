@@ -87,20 +87,14 @@ impl World {
             }
             // A sub-mount of one source's tree goes away for a while (an automount that
             // failed on that host), once the plan is out (a master that walks a tree whose
-            // file set is missing plans without it, which no guard can know).
+            // file set is missing plans without it, which no guard can know). Runs that
+            // have one in their reach also see one go while they run (`spawn_rsync`).
             83..=85 => {
                 if let Some(c) = self.pick(Some(Kind::Source)) {
-                    if !self.src_mounts.is_empty() && self.plan_published() {
-                        let m =
-                            self.src_mounts[self.rng.gen_range(0..self.src_mounts.len())].clone();
-                        let name = self.clients[c].name.clone();
-                        self.note(format!(
-                            "{name}: sub-mount {} unmounted",
-                            String::from_utf8_lossy(&m)
-                        ));
-                        self.clients[c].unmounted.insert(m.clone());
-                        let after = t.mul_f64(self.rng.gen_range(0.2..2.0));
-                        self.schedule(after, Event::Remount { c, mount: m });
+                    let n = self.src_mounts.len();
+                    if n > 0 && self.plan_published() {
+                        let m = self.src_mounts[self.rng.gen_range(0..n)].clone();
+                        self.unmount(c, m);
                     }
                 }
             }
@@ -129,6 +123,26 @@ impl World {
         self.zk
             .children(&self.layout.dir(Dir::Done))
             .is_some_and(|done| !done.is_empty())
+    }
+
+    /// Unmounts a source's sub-mount for a while; the runs under way that are not pinned
+    /// see it gone.
+    pub(super) fn unmount(&mut self, c: usize, m: Vec<u8>) {
+        if !self.clients[c].alive() || self.clients[c].unmounted.contains(&m) {
+            return;
+        }
+        let name = self.clients[c].name.clone();
+        self.note(format!(
+            "{name}: sub-mount {} unmounted",
+            String::from_utf8_lossy(&m)
+        ));
+        self.clients[c].unmounted.insert(m.clone());
+        for j in self.clients[c].jobs.values_mut().filter(|j| !j.pinned) {
+            j.unmounted_seen.insert(m.clone());
+        }
+        let t = self.cfg.granted_timeout();
+        let after = t.mul_f64(self.rng.gen_range(0.2..2.0));
+        self.schedule(after, Event::Remount { c, mount: m });
     }
 
     /// Mounts a source's sub-mount again.

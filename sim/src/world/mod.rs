@@ -57,6 +57,8 @@ enum Event {
     WatchdogFires { c: usize, inc: u32 },
     /// A frozen agent runs again.
     Thaw { c: usize, inc: u32 },
+    /// A source's sub-mount goes away for a while (a fault).
+    Unmount { c: usize, mount: Vec<u8> },
     /// A source's sub-mount is mounted again.
     Remount { c: usize, mount: Vec<u8> },
     /// An rsync job ends.
@@ -501,6 +503,10 @@ impl World {
                 Ok(())
             }
             Event::Thaw { c, inc } => self.on_thaw(c, inc),
+            Event::Unmount { c, mount } => {
+                self.unmount(c, mount);
+                Ok(())
+            }
             Event::Remount { c, mount } => {
                 self.remount(c, &mount);
                 Ok(())

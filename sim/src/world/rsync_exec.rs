@@ -86,6 +86,8 @@ impl World {
             id.0, job.chunk, job.units, job.dest
         ));
         let source_mounted = self.clients[c].tree_present;
+        let pinned = self.cfg.pin_mounts && !job.guards.mounts.is_empty();
+        let unmounted_seen = self.clients[c].unmounted.clone();
         self.clients[c].jobs.insert(
             id,
             RunningJob {
@@ -93,10 +95,30 @@ impl World {
                 killed: false,
                 forced_code: forced,
                 source_mounted,
+                pinned,
+                unmounted_seen,
             },
         );
+        if let Some(m) = self.mount_to_lose(c, id) {
+            // The source changes between the check and the run: one of the run's sub-mounts
+            // goes away while it runs.
+            let at = took.mul_f64(self.rng.gen_range(0.0..1.0));
+            self.schedule(at, Event::Unmount { c, mount: m });
+        }
         self.schedule(took, Event::RsyncEnd { c, inc, id });
         Ok(())
+    }
+
+    /// Now and then, in the safety phase, a sub-mount in the reach of run `id`.
+    fn mount_to_lose(&mut self, c: usize, id: JobId) -> Option<Vec<u8>> {
+        let mounts = &self.clients[c].jobs.get(&id)?.job.guards.mounts;
+        if mounts.is_empty() || !self.cfg.faults || self.liveness_since.is_some() {
+            return None;
+        }
+        let m = mounts[self.rng.gen_range(0..mounts.len())]
+            .as_bytes()
+            .to_vec();
+        (self.rng.gen_range(0..4) == 0).then_some(m)
     }
 
     /// How long the job's rsync takes in the scaling experiment: a connection, then for each
@@ -191,9 +213,14 @@ impl World {
             let code = [12, 23, 30][self.rng.gen_range(0..3)];
             exited(code, &Default::default(), "rsync error: injected failure")
         } else {
-            let empty = crate::fs_model::Tree::new();
-            let view = if j.source_mounted { &self.src } else { &empty };
-            let t = rsync_model::run(&j.job, view, &mut self.dst, usize::MAX);
+            // What rsync reads: the tree as it was when it started, without what it saw of
+            // unmounted sub-mounts (an unmounted one lists as empty).
+            let view = match (j.source_mounted, j.unmounted_seen.is_empty()) {
+                (false, _) => std::borrow::Cow::Owned(crate::fs_model::Tree::new()),
+                (true, true) => std::borrow::Cow::Borrowed(&self.src),
+                (true, false) => std::borrow::Cow::Owned(self.src.with_emptied(&j.unmounted_seen)),
+            };
+            let t = rsync_model::run(&j.job, &view, &mut self.dst, usize::MAX);
             self.count_deleted(&j.job.chunk, &t)?;
             let mut code = t.code;
             if code == 0 && self.liveness_since.is_none() && self.rng.gen_range(0..50) == 0 {
