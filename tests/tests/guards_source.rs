@@ -125,11 +125,9 @@ impl Drop for Mount {
     }
 }
 
-#[test]
-fn an_unmounted_sub_mount_is_refused_not_copied_as_empty() {
-    let zk = ZkServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+/// A source tree whose `project/fileset` is a tmpfs of 20 files, and a copy of it.
+fn with_fileset(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf, Mount) {
+    let (src, dst) = (tmp.join("src"), tmp.join("dst"));
     generate(&src, 10, 2, 3);
     let mount = Mount::tmpfs(&src.join("project/fileset"));
     for i in 0..20 {
@@ -137,6 +135,14 @@ fn an_unmounted_sub_mount_is_refused_not_copied_as_empty() {
     }
     fs::create_dir_all(&dst).unwrap();
     prefill(&src, &dst);
+    (src, dst, mount)
+}
+
+#[test]
+fn an_unmounted_sub_mount_is_refused_not_copied_as_empty() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst, mount) = with_fileset(tmp.path());
     let before = listing(&dst);
     let mut c = Cluster::new(zk.connect(), "submount");
     planned(&mut c, &src, &dst);
@@ -291,14 +297,7 @@ fn gate_for_recursive_runs(dir: &Path) -> (std::path::PathBuf, std::path::PathBu
 fn a_sub_mount_unmounted_while_its_rsync_runs_is_not_seen_by_that_rsync() {
     let zk = ZkServer::start();
     let tmp = tempfile::tempdir().unwrap();
-    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
-    generate(&src, 10, 2, 3);
-    let mount = Mount::tmpfs(&src.join("project/fileset"));
-    for i in 0..20 {
-        fs::write(mount.0.join(format!("f{i}")), b"on the sub-mount").unwrap();
-    }
-    fs::create_dir_all(&dst).unwrap();
-    prefill(&src, &dst);
+    let (src, dst, mount) = with_fileset(tmp.path());
     let before = listing(&dst);
     let (gate, waiting) = gate_for_recursive_runs(tmp.path());
     let mut c = Cluster::new(zk.connect(), "pinned");
