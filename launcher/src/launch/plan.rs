@@ -13,7 +13,8 @@ use crate::launch::ssh::host_keys::HostKeys;
 use crate::launch::ssh::link::{SshConfig, Target};
 use crate::launch::LaunchArgs;
 
-/// `zkrsync --version` as an agent of this launcher prints it.
+/// `zkrsync -V` as an agent of this launcher prints it (`--version` says more: which
+/// rsync it drives, which differs between hosts).
 pub fn agent_version() -> String {
     format!("zkrsync {}", env!("CARGO_PKG_VERSION"))
 }

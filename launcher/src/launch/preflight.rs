@@ -1,5 +1,5 @@
 //! The check of every remote host before anything starts: it is reachable, its host key
-//! is trusted, the user gets in, its `zkrsync --version` is the launcher's (or, with
+//! is trusted, the user gets in, its `zkrsync -V` is the launcher's (or, with
 //! `--push-binary`, the launcher's binary is copied there), and the trees it needs are
 //! there. Every problem is reported for its host; one problem and nothing is started.
 
@@ -28,7 +28,7 @@ pub struct Check<'a> {
     pub ssh: &'a SshConfig,
     /// The agent's path on the hosts.
     pub remote_binary: &'a str,
-    /// `zkrsync --version` as it must read.
+    /// `zkrsync -V` (the short version) as it must read.
     pub version: &'a str,
     /// The binary to copy to hosts that lack it (`--push-binary`).
     pub push: Option<&'a Path>,
@@ -95,7 +95,7 @@ impl Check<'_> {
             .map_err(|e| unusable(e.to_string()))?;
         let session = &link.session;
         let bin = self.remote_binary;
-        let version_cmd = format!("{} --version", quote(bin));
+        let version_cmd = format!("{} -V", quote(bin));
         let ran =
             capture(session, &version_cmd, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
         let found = ran.stdout.trim();
