@@ -7,6 +7,7 @@
 //! | [`launch`] | `zkrsync-launch`: host file, placement, checks of the hosts, a private ZooKeeper, the agents started and waited for; its SSH in [`launch::ssh`] |
 //! | [`initree`] | `zkinitree`: vsc-zk's tree config read, and the tree made with digest ACLs |
 //! | [`vsc`] | vsc-zk compatibility of `zkrsync`: its command line and `zkrs.conf` |
+//! | [`cli`] | what the three command lines share: completions and man pages, the long `--version` |
 //!
 //! Shared at the top: [`ini`] (the INI files of `zkinitree` and `--config`) and
 //! [`child_death`] (children of the agent and of the launcher die with it). The exit codes
@@ -16,6 +17,7 @@
 
 pub mod agent;
 pub mod child_death;
+pub mod cli;
 pub mod ini;
 pub mod initree;
 pub mod launch;

@@ -69,7 +69,7 @@ pub struct SimConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScaleModel {
     /// Server time of a write (create, delete, set): pipelined creates ran at ~20k/s on
-    /// ZooKeeper 3.8 here (PITFALLS.md).
+    /// ZooKeeper 3.8 here (docs/pitfalls.md).
     pub write: Duration,
     /// Server time of each operation inside a multi (a multi of 500 creates ran at
     /// 90k-190k ops/s).

@@ -6,7 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use zkrsync_core::protocol::records::DestRecord;
+use zookeeper_client as zk;
+
 use crate::zkrsync_bin;
+
+/// How long [`Cluster::dest_record`] waits for a destination's record to say what it must.
+pub const RECORD_LIMIT: Duration = Duration::from_secs(120);
 
 /// One agent process.
 pub struct Agent {
@@ -242,6 +248,49 @@ impl Cluster {
                 "zkrsync status exited with {other:?}: {}",
                 String::from_utf8_lossy(&out.stderr)
             ),
+        }
+    }
+
+    /// The data of znode `path` in this cluster's ZooKeeper, None when it does not exist.
+    pub fn znode(&self, path: &str) -> Option<Vec<u8>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let client = zk::Client::connect(&self.zk).await.unwrap();
+            match client.get_data(path).await {
+                Ok((data, _)) => Some(data),
+                Err(zk::Error::NoNode) => None,
+                Err(e) => panic!("cannot read {path}: {e}"),
+            }
+        })
+    }
+
+    /// Destination `id`'s record in the session, once it is registered and `cond` holds of
+    /// it (within [`RECORD_LIMIT`]; `what` names the condition for the failure message).
+    pub fn dest_record(
+        &mut self,
+        id: &str,
+        what: &str,
+        cond: impl Fn(&DestRecord) -> bool,
+    ) -> DestRecord {
+        let path = format!("/zkrsync/{}/dests/{id}", self.session);
+        let deadline = Instant::now() + RECORD_LIMIT;
+        loop {
+            if let Some(data) = self.znode(&path) {
+                let record = DestRecord::decode(&data).unwrap();
+                if cond(&record) {
+                    return record;
+                }
+            }
+            if Instant::now() > deadline {
+                let logs = self.all_logs();
+                self.kill_all();
+                panic!("destination {id} was not {what} within {RECORD_LIMIT:?}\n{logs}");
+            }
+            // Waiting for a process we started to register (bounded), not for a race.
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

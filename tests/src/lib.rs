@@ -73,7 +73,12 @@ pub fn under(root: &Path, rel: &[u8]) -> PathBuf {
 
 /// The `zkrsync-launch` binary of this workspace (built with `cargo build --workspace --bins`).
 pub fn launch_bin() -> PathBuf {
-    let bin = zkrsync_bin().with_file_name("zkrsync-launch");
+    workspace_bin("zkrsync-launch")
+}
+
+/// A binary of this workspace beside `zkrsync` (built with `cargo build --workspace --bins`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let bin = zkrsync_bin().with_file_name(name);
     assert!(
         bin.exists(),
         "build the binaries first: cargo build --workspace --bins"

@@ -194,9 +194,9 @@ fn bad_input_is_one_line_and_exit_2() {
                 "-N".into(),
                 "s".into(),
                 "--path".into(),
-                missing.display().to_string(),
+                missing.join("deeper").display().to_string(),
             ],
-            "create it first",
+            "its parent",
         ),
         (
             vec![

@@ -8,58 +8,14 @@ use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_tests::cluster::{differences, Cluster};
 use zkrsync_tests::tree::generate;
 use zkrsync_tests::zk::ZkServer;
-use zookeeper_client as zk;
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// The data of znode `path`, None when it does not exist.
-fn znode(connect: &str, path: &str) -> Option<Vec<u8>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = zk::Client::connect(connect).await.unwrap();
-        match client.get_data(path).await {
-            Ok((data, _)) => Some(data),
-            Err(zk::Error::NoNode) => None,
-            Err(e) => panic!("cannot read {path}: {e}"),
-        }
-    })
-}
-
-/// Destination `id`'s record in `c`'s session, once it is registered and `cond` holds of
-/// it (bounded).
-fn dest_record(
-    c: &mut Cluster,
-    id: &str,
-    what: &str,
-    cond: impl Fn(&DestRecord) -> bool,
-) -> DestRecord {
-    let path = format!("/zkrsync/{}/dests/{id}", c.session);
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(data) = znode(&c.zk, &path) {
-            let record = DestRecord::decode(&data).unwrap();
-            if cond(&record) {
-                return record;
-            }
-        }
-        if Instant::now() > deadline {
-            let logs = c.all_logs();
-            c.kill_all();
-            panic!("destination {id} was not {what} within {LIMIT:?}\n{logs}");
-        }
-        // Waiting for a process we started to register (bounded), not for a race.
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Pushes `src/` to the destination's module with its login, as a source would.
 fn push(record: &DestRecord, src: &Path, extra: &[&str]) -> Output {
@@ -119,7 +75,7 @@ fn destinations_on_different_trees_are_refused_and_one_tree_under_two_paths_is_c
     std::os::unix::fs::symlink(&dst, &alias).unwrap();
     let mut c = Cluster::new(zk.connect(), "split");
     c.dest("d1", &dst, "127.0.0.1");
-    dest_record(&mut c, "d1", "registered", |_| true);
+    c.dest_record("d1", "registered", |_| true);
     assert_eq!(
         names(&dst),
         [".zkrsync-split-d1"],
@@ -135,7 +91,7 @@ fn destinations_on_different_trees_are_refused_and_one_tree_under_two_paths_is_c
         last_line(&c, d2),
         format!("zkrsync: error: destination {other_shown} is not session split's destination tree: the session's first destination d1 wrote the probe file .zkrsync-split-d1 into the root of its tree, and {other_shown}/.zkrsync-split-d1 is not there (another directory, another host's disk, or a file system that is not mounted?): give every destination of the session the same tree, or use another --session")
     );
-    assert!(znode(&c.zk, "/zkrsync/split/dests/d2").is_none());
+    assert!(c.znode("/zkrsync/split/dests/d2").is_none());
     assert!(
         names(&other).is_empty(),
         "nothing written into the other tree"
@@ -143,7 +99,7 @@ fn destinations_on_different_trees_are_refused_and_one_tree_under_two_paths_is_c
 
     // The same tree under another path: accepted; the copy is exact and the probe gone.
     c.dest("d3", &alias, "127.0.0.3");
-    dest_record(&mut c, "d3", "registered", |_| true);
+    c.dest_record("d3", "registered", |_| true);
     let m = c.source("m", &src, &["--depth", "2", "--delete"]);
     let w = c.source("w1", &src, &["--depth", "2", "--delete"]);
     for i in [0, 2, m, w] {
@@ -167,7 +123,7 @@ fn a_tree_in_use_by_another_live_session_is_refused_and_a_stale_probe_is_removed
     fs::create_dir(&dst).unwrap();
     let mut first = Cluster::new(zk.connect(), "first");
     first.dest("d1", &dst, "127.0.0.1");
-    dest_record(&mut first, "d1", "registered", |_| true);
+    first.dest_record("d1", "registered", |_| true);
 
     let mut second = Cluster::new(zk.connect(), "second");
     let d2 = second.dest("d2", &dst, "127.0.0.2");
@@ -181,8 +137,8 @@ fn a_tree_in_use_by_another_live_session_is_refused_and_a_stale_probe_is_removed
         last_line(&second, d2),
         format!("zkrsync: error: destination tree {} is in use by session first (its probe file .zkrsync-first-d1 is in the tree's root and the session is in ZooKeeper at /zkrsync/first): copy into another tree, or end session first first (zkrsync abort --session first)", dst.display())
     );
-    assert!(znode(&second.zk, "/zkrsync/second/dests/d2").is_none());
-    assert!(znode(&second.zk, "/zkrsync/second/desttree").is_none());
+    assert!(second.znode("/zkrsync/second/dests/d2").is_none());
+    assert!(second.znode("/zkrsync/second/desttree").is_none());
 
     // The first session is ended on purpose while its destination is stopped: its probe
     // stays behind, stale.
@@ -202,7 +158,7 @@ fn a_tree_in_use_by_another_live_session_is_refused_and_a_stale_probe_is_removed
     assert_eq!(abort.status.code(), Some(0), "{abort:?}");
 
     let d2 = second.dest("d2", &dst, "127.0.0.2");
-    dest_record(&mut second, "d2", "registered", |_| true);
+    second.dest_record("d2", "registered", |_| true);
     assert!(second.agents[d2].log_text().contains(&format!(
         "removing the stale probe file {}/.zkrsync-first-d1: session first is no longer in ZooKeeper",
         dst.display()
@@ -283,7 +239,7 @@ fn a_destination_whose_tree_is_unmounted_pauses_and_nothing_lands_beneath() {
     let bind = Bind::new(&tree, &dst);
     let mut c = Cluster::new(zk.connect(), "mounted");
     c.dest("d1", &dst, "127.0.0.1");
-    let record = dest_record(&mut c, "d1", "registered", |r| r.active);
+    let record = c.dest_record("d1", "registered", |r| r.active);
 
     bind.unmount();
     // At once, before the destination's tree check: its daemon refuses the transfer.
@@ -291,7 +247,7 @@ fn a_destination_whose_tree_is_unmounted_pauses_and_nothing_lands_beneath() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("@ERROR: early exec failed"), "{stderr}");
-    dest_record(&mut c, "d1", "paused", |r| !r.active);
+    c.dest_record("d1", "paused", |r| !r.active);
     let log = c.agents[0].log_text();
     for said in [
         format!("destination tree {} is not the directory it was when the destination started (unmounted or replaced?): refused", dst.display()),
@@ -325,7 +281,7 @@ fn the_daemon_takes_only_what_a_session_sends_and_the_record_says_where_the_tree
     fs::create_dir(&dst).unwrap();
     let mut c = Cluster::new(zk.connect(), "shut");
     c.dest("d1", &dst, "127.0.0.1");
-    let record = dest_record(&mut c, "d1", "registered", |_| true);
+    let record = c.dest_record("d1", "registered", |_| true);
 
     // Where the tree is: this host's boot id, the device and inode of the root and of each
     // ancestor.
@@ -392,7 +348,7 @@ fn the_daemon_takes_sixteen_connections_at_once_and_no_more() {
     fs::create_dir(&dst).unwrap();
     let mut c = Cluster::new(zk.connect(), "bounded");
     c.dest("d1", &dst, "127.0.0.1");
-    let record = dest_record(&mut c, "d1", "registered", |_| true);
+    let record = c.dest_record("d1", "registered", |_| true);
     // Each of these holds one connection: it has chosen the module and waits for its login.
     use std::io::{BufRead as _, BufReader, Write as _};
     let held: Vec<std::net::TcpStream> = (0..16)

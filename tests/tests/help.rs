@@ -2,21 +2,11 @@
 //! (`zkrsync_core::protocol::exit_code::MEANINGS`) gives it, and the README's exit-code table
 //! is that table.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use zkrsync_core::protocol::exit_code::{self, MEANINGS};
-use zkrsync_tests::zkrsync_bin;
-
-/// A binary of this workspace, beside `zkrsync`.
-fn bin(name: &str) -> PathBuf {
-    let bin = zkrsync_bin().with_file_name(name);
-    assert!(
-        bin.exists(),
-        "build the binaries first: cargo build --workspace --bins"
-    );
-    bin
-}
+use zkrsync_tests::workspace_bin;
 
 /// The standard output of `program --help`, which must succeed.
 fn help_of(program: &Path) -> String {
@@ -44,7 +34,7 @@ fn assert_exit_codes(program: &str, help: &str, codes: &[i32]) {
 
 #[test]
 fn zkrsync_help_lists_its_exit_codes() {
-    let help = help_of(&bin("zkrsync"));
+    let help = help_of(&workspace_bin("zkrsync"));
     assert_exit_codes(
         "zkrsync",
         &help,
@@ -60,26 +50,48 @@ fn zkrsync_help_lists_its_exit_codes() {
 
 #[test]
 fn zkinitree_help_lists_its_exit_codes() {
-    let help = help_of(&bin("zkinitree"));
+    let help = help_of(&workspace_bin("zkinitree"));
     assert_exit_codes("zkinitree", &help, &[exit_code::OK, exit_code::CONFIG]);
 }
 
 #[test]
-fn zkrsync_launch_help_names_its_exit_codes() {
-    let help = help_of(&bin("zkrsync-launch"));
-    let (_, tail) = help
-        .rsplit_once("Exit codes:")
-        .unwrap_or_else(|| panic!("zkrsync-launch --help has no exit codes:\n{help}"));
-    for code in [
-        exit_code::OK,
-        exit_code::PARTIAL,
-        exit_code::CONFIG,
-        exit_code::HOST_FAILED,
-    ] {
-        assert!(
-            tail.contains(&format!(" {code} ")),
-            "zkrsync-launch --help lacks exit code {code}:\n{help}"
-        );
+fn zkrsync_launch_help_lists_its_exit_codes() {
+    let help = help_of(&workspace_bin("zkrsync-launch"));
+    assert_exit_codes(
+        "zkrsync-launch",
+        &help,
+        &[
+            exit_code::OK,
+            exit_code::PARTIAL,
+            exit_code::CONFIG,
+            exit_code::HOST_FAILED,
+            exit_code::INTERRUPTED,
+        ],
+    );
+}
+
+#[test]
+fn every_zkrsync_subcommand_help_lists_the_exit_codes_it_can_end_with() {
+    use exit_code::{CONFIG, INTERRUPTED, NO_SESSION, OK, PARTIAL};
+    let zkrsync = workspace_bin("zkrsync");
+    let cases: [(&str, &[i32]); 8] = [
+        ("paths", &[OK, PARTIAL, CONFIG]),
+        ("source", &[OK, PARTIAL, CONFIG, INTERRUPTED]),
+        ("dest", &[OK, PARTIAL, CONFIG, INTERRUPTED]),
+        ("status", &[OK, CONFIG, NO_SESSION]),
+        ("abort", &[OK, CONFIG, NO_SESSION]),
+        ("check", &[OK, PARTIAL, CONFIG, NO_SESSION]),
+        ("completions", &[OK, CONFIG]),
+        ("man", &[OK, CONFIG]),
+    ];
+    for (sub, codes) in cases {
+        let out = Command::new(&zkrsync)
+            .args([sub, "--help"])
+            .output()
+            .expect("run --help");
+        assert!(out.status.success(), "zkrsync {sub} --help: {out:?}");
+        let help = String::from_utf8(out.stdout).expect("help is UTF-8");
+        assert_exit_codes(&format!("zkrsync {sub}"), &help, codes);
     }
 }
 

@@ -28,7 +28,7 @@ fn a_local_host_file_runs_a_whole_session_with_a_private_zookeeper() {
     let tmp = tempfile::tempdir().unwrap();
     let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
     generate(&src, 120, 6, 11);
-    fs::create_dir(&dst).unwrap();
+    // --dst is missing: the destinations make it, as rsync does.
     let hosts = tmp.path().join("hosts.txt");
     fs::write(&hosts, "# this machine\nlocalhost slots=5\n").unwrap();
     let out = launch(
@@ -92,6 +92,28 @@ fn a_bad_host_file_names_the_line_and_starts_nothing() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
         assert_eq!(fs::read_dir(&dst).unwrap().count(), 0, "nothing was copied");
     }
+}
+
+#[test]
+fn a_destination_whose_parent_is_missing_is_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, parent) = (tmp.path().join("src"), tmp.path().join("no parent"));
+    let dst = parent.join("dst");
+    generate(&src, 5, 2, 3);
+    let hosts = tmp.path().join("hosts.txt");
+    fs::write(&hosts, "localhost slots=5\n").unwrap();
+    let out = launch(&hosts, &src, &dst, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "zkrsync-launch: error: --dst: destination {} cannot be created: its parent {p} does not exist: create {p} first (only the last component of a destination is created, as rsync does)\n",
+            dst.display(),
+            p = parent.display()
+        )
+    );
+    assert!(!parent.exists(), "nothing made");
 }
 
 #[test]

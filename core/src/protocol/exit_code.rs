@@ -28,7 +28,7 @@ pub const MEANINGS: [(i32, &str); 6] = [
     ),
     (
         CONFIG,
-        "usage or configuration error: bad option, missing path, unreachable ZooKeeper, not authorized, parameters differ from the session's, source tree missing; one-line message, nothing changed",
+        "usage or configuration error: bad option or host file, missing path, unreachable ZooKeeper, not authorized, parameters differ from the session's, source tree missing; one-line message, nothing changed",
     ),
     (
         HOST_FAILED,
@@ -44,10 +44,14 @@ pub const MEANINGS: [(i32, &str); 6] = [
     ),
 ];
 
+/// The first line of the exit-code paragraph of a program's `--help` ([`help`]); the man
+/// pages find the paragraph by it.
+pub const HELP_HEADING: &str = "Exit codes:";
+
 /// The `Exit codes:` paragraph of a program's `--help`: one line for each of `codes` (the
 /// codes the program can end with), with its meaning from [`MEANINGS`].
 pub fn help(codes: &[i32]) -> String {
-    let mut text = String::from("Exit codes:");
+    let mut text = String::from(HELP_HEADING);
     for (code, meaning) in MEANINGS.iter().filter(|(c, _)| codes.contains(c)) {
         text.push_str(&format!("\n  {code:<4} {meaning}"));
     }

@@ -1,7 +1,9 @@
 //! `zkrsync dest`: a destination process running an rsync daemon for the session.
 //!
-//! Before anything starts: the path must be a directory, and a destination without root
-//! is refused unless `--rewrite-symlinks` accepts what its daemon then does to symlinks.
+//! Before anything starts: the path must be a directory, or be missing under a parent
+//! directory (then it is created, as rsync does: [`dest_dir`]), and a destination without
+//! root is refused unless `--rewrite-symlinks` accepts what its daemon then does to
+//! symlinks. The tree is the directory found (or made) then.
 //! While it runs, the tree is checked every [`TREE_CHECK`]: a tree that is gone, or whose
 //! root is no longer the directory it was at start (unmounted, replaced), pauses the
 //! destination; the daemon's `early exec` refuses every connection meanwhile
@@ -18,6 +20,7 @@ use tokio::sync::mpsc;
 use zkrsync_core::protocol::records::DestRecord;
 use zkrsync_core::protocol::{exit_code, Dest, DestConfig, Input, Output, TreeState};
 
+use crate::agent::dest_dir::{self, DestDir};
 use crate::agent::driver::{self, Hooks};
 use crate::agent::tree_id::{self, RootId};
 use crate::agent::walk_args::absolute_root;
@@ -179,20 +182,35 @@ fn check_root(rewrite_symlinks: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `zkrsync dest`; returns the exit code.
+/// Runs `zkrsync dest`; returns the exit code. A missing destination directory is created
+/// once every other option has been checked, and removed again (when still empty) if the
+/// destination is refused after all.
 pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
     let path = absolute_root(&args.path)?;
-    check_directory(&path)?;
+    let found = dest_dir::check(&path)?;
     check_root(args.rewrite_symlinks)?;
+    args.zk.layout()?;
+    args.zk.timeout()?;
+    args.zk.check_connect()?;
+    args.zk.credentials()?;
+    names(args)?;
+    let created = found == DestDir::ToCreate && dest_dir::create(&path)?;
+    let result = run_in(args, path.clone(), created);
+    if created && !matches!(result, Ok(code) if code != exit_code::CONFIG) {
+        dest_dir::remove_if_empty(&path);
+    }
+    result
+}
+
+/// Runs the destination on its directory `path`, which exists (`created`: made just now):
+/// the tree is what it is now.
+fn run_in(args: &DestArgs, path: PathBuf, created: bool) -> anyhow::Result<i32> {
     let root =
         RootId::of(&path).with_context(|| format!("cannot read destination {}", path.display()))?;
     let tree = tree_id::tree_id(&path)
         .with_context(|| format!("cannot read where destination {} is", path.display()))?;
     let token = rsync_daemon::random_hex("the destination's probe token")?;
     let layout = args.zk.layout()?;
-    args.zk.timeout()?;
-    args.zk.check_connect()?;
-    args.zk.credentials()?;
     let (host, id, advertise) = names(args)?;
     let (log_file, _pidfile) = crate::agent::daemon_mode::prepare(
         layout.session(),
@@ -202,6 +220,10 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         args.log_file.as_deref(),
     )?;
     logging::init(args.verbose, log_file.as_deref())?;
+    if created {
+        // As rsync, which says so with -v.
+        tracing::debug!("created the destination directory {}", path.display());
+    }
     if !nix::unistd::getuid().is_root() {
         tracing::warn!("not running as root (--rewrite-symlinks): rsync drops the leading '/' of absolute symlink targets, and the leading '..' that leave the tree, as it stores them");
     }
@@ -260,21 +282,6 @@ pub fn run(args: &DestArgs) -> anyhow::Result<i32> {
         };
         serve(args, Dest::new(cfg), hooks, zk, daemon, (tx, rx)).await
     })
-}
-
-/// The destination's tree must be an existing directory.
-fn check_directory(path: &Path) -> anyhow::Result<()> {
-    match std::fs::metadata(path) {
-        Err(e) => bail!(
-            "destination {} cannot be read ({e}): create it first",
-            path.display()
-        ),
-        Ok(m) if !m.is_dir() => bail!(
-            "destination {} is not a directory: give a directory",
-            path.display()
-        ),
-        Ok(_) => Ok(()),
-    }
 }
 
 /// Runs the machine until it exits, or until the rsync daemon dies (then the machine is

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod daemon_mode;
 pub mod dest;
+pub mod dest_dir;
 pub mod driver;
 pub mod logging;
 pub mod mount_pin;

@@ -1,6 +1,6 @@
 //! An agent started by `zkrsync-launch` over SSH (`--watch-stdin`) takes its orders on
 //! standard input, because closing an SSH channel does not signal the remote command
-//! (PITFALLS.md): `t` stops it cleanly, as SIGTERM does; `k` ends it at once, its rsync
+//! (docs/pitfalls.md): `t` stops it cleanly, as SIGTERM does; `k` ends it at once, its rsync
 //! processes with it; the end of input (the launcher or its connection is gone) stops it
 //! cleanly, and if that takes longer than [`GRACE`] it ends at once, so nothing outlives
 //! a lost launcher.

@@ -11,7 +11,7 @@ use zookeeper_client::{Acls, Client};
 /// Where the session lives and how to reach it.
 #[derive(Debug, Clone, Args)]
 pub struct ZkArgs {
-    /// ZooKeeper servers, comma-separated, with an optional chroot: host:port[,host:port…][/chroot].
+    /// ZooKeeper servers, comma-separated, with an optional chroot: host:port[,host:port...][/chroot].
     #[arg(long, value_name = "CONNECT", env = "ZKRSYNC_ZK")]
     pub zk: String,
 

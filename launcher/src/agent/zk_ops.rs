@@ -39,7 +39,7 @@ pub fn map_error(e: &zk::Error) -> ZkError {
     }
 }
 
-/// Whether `e` says that no server answered a request in time (see PITFALLS.md): for the
+/// Whether `e` says that no server answered a request in time (see docs/pitfalls.md): for the
 /// core, a lost connection.
 ///
 /// zookeeper-client 0.11 has no variant for this: its session loop gives up with

@@ -21,7 +21,7 @@ use crate::initree::config::{self, Znode, ADMIN};
     version,
     about = "Build a ZooKeeper tree with digest ACLs from a vsc-zk config file",
     after_help = format!(
-        "The config: [MAIN] servers=…; [root] passwd=… (path=/chroot); a section per user with passwd=…; a section per znode (/a/b) with permission sets (r w c d a, or all) = comma-separated users, and value=…\n\n{}",
+        "The config: [MAIN] servers=...; [root] passwd=... (path=/chroot); a section per user with passwd=...; a section per znode (/a/b) with permission sets (r w c d a, or all) = comma-separated users, and value=...\n\n{}",
         exit_code::help(&[exit_code::OK, exit_code::CONFIG])
     )
 )]

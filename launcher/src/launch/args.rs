@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
+use zkrsync_core::protocol::exit_code;
 
 /// Options of `zkrsync-launch`.
 #[derive(Debug, Parser)]
@@ -11,7 +12,16 @@ use clap::Parser;
     name = "zkrsync-launch",
     version,
     about = "Start a zkrsync session on the hosts of a host file, as mpirun does",
-    after_help = "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments; `localhost` runs without SSH. Options after `--` go to every source (e.g. -- --depth 2 --delete).\n\nExit codes: 0 done; 1 some chunks failed; 2 a wrong option or host file, nothing started, or every source refused to start; 3 a host could not be used or an agent died without an exit code."
+    after_help = format!(
+        "Host file: one host a line, `host [slots=K] [role=source|dest|any] [user=U] [port=P]`, `#` comments; `localhost` runs without SSH. Options after `--` go to every source (e.g. -- --depth 2 --delete).\n\nThe exit code is the worst of the agents', or the launcher's own when it refused to start or a host could not be used.\n\n{}",
+        exit_code::help(&[
+            exit_code::OK,
+            exit_code::PARTIAL,
+            exit_code::CONFIG,
+            exit_code::HOST_FAILED,
+            exit_code::INTERRUPTED,
+        ])
+    )
 )]
 pub struct LaunchArgs {
     /// The host file.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::agent::dest_dir;
+use crate::agent::walk_args::absolute_root;
 use crate::launch::hostfile::{self, Host};
 use crate::launch::placement::{self, Kind, Slot};
 use crate::launch::preflight::HostNeeds;
@@ -13,7 +15,8 @@ use crate::launch::ssh::host_keys::HostKeys;
 use crate::launch::ssh::link::{SshConfig, Target};
 use crate::launch::LaunchArgs;
 
-/// `zkrsync --version` as an agent of this launcher prints it.
+/// `zkrsync -V` as an agent of this launcher prints it (`--version` says more: which
+/// rsync it drives, which differs between hosts).
 pub fn agent_version() -> String {
     format!("zkrsync {}", env!("CARGO_PKG_VERSION"))
 }
@@ -54,16 +57,18 @@ pub(super) fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
             bin.display()
         );
     }
-    for (what, path, used) in [
-        ("--src", &args.src, local(|k| k != Kind::Dest)),
-        ("--dst", &args.dst, local(|k| k == Kind::Dest)),
-    ] {
-        if used && !path.is_dir() {
-            bail!(
-                "{what} {} is not a directory: give an existing directory",
-                path.display()
-            );
-        }
+    if local(|k| k != Kind::Dest) && !args.src.is_dir() {
+        bail!(
+            "--src {} is not a directory: give an existing directory",
+            args.src.display()
+        );
+    }
+    if local(|k| k == Kind::Dest) {
+        // A missing destination is made by the destinations, as rsync does, when its
+        // parent is a directory.
+        dest_dir::check(&absolute_root(&args.dst)?).context("--dst")?;
+    }
+    for (what, path) in [("--src", &args.src), ("--dst", &args.dst)] {
         if !path.is_absolute() && slots.iter().any(|s| !hosts[s.host].is_local()) {
             bail!(
                 "{what} {} is relative, which means another place on every host: give an absolute path",

@@ -1,5 +1,5 @@
 //! The check of every remote host before anything starts: it is reachable, its host key
-//! is trusted, the user gets in, its `zkrsync --version` is the launcher's (or, with
+//! is trusted, the user gets in, its `zkrsync -V` is the launcher's (or, with
 //! `--push-binary`, the launcher's binary is copied there), and the trees it needs are
 //! there. Every problem is reported for its host; one problem and nothing is started.
 
@@ -28,7 +28,7 @@ pub struct Check<'a> {
     pub ssh: &'a SshConfig,
     /// The agent's path on the hosts.
     pub remote_binary: &'a str,
-    /// `zkrsync --version` as it must read.
+    /// `zkrsync -V` (the short version) as it must read.
     pub version: &'a str,
     /// The binary to copy to hosts that lack it (`--push-binary`).
     pub push: Option<&'a Path>,
@@ -43,6 +43,18 @@ pub struct Problem {
     pub message: String,
     /// The exit code it calls for: 3 for an unusable host, 2 for a wrong option.
     pub code: i32,
+}
+
+/// A shell test of a destination path that prints what is there: `directory`, `to create`
+/// (nothing, under a parent directory), `missing parent`, or `other`.
+fn dest_test(
+    dst: &str,
+    parent: &str,
+) -> Result<String, crate::launch::ssh::remote_command::RemoteCommandError> {
+    let (d, p) = (command_line([dst])?, command_line([parent])?);
+    Ok(format!(
+        "if test -d {d}; then echo directory; elif test -e {d} || test -L {d}; then echo other; elif test -d {p}; then echo 'to create'; elif test -e {p}; then echo other; else echo 'missing parent'; fi"
+    ))
 }
 
 fn unusable(message: String) -> Problem {
@@ -95,7 +107,7 @@ impl Check<'_> {
             .map_err(|e| unusable(e.to_string()))?;
         let session = &link.session;
         let bin = self.remote_binary;
-        let version_cmd = format!("{} --version", quote(bin));
+        let version_cmd = format!("{} -V", quote(bin));
         let ran =
             capture(session, &version_cmd, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
         let found = ran.stdout.trim();
@@ -142,27 +154,73 @@ impl Check<'_> {
         self.trees(needs, &link)
     }
 
-    /// Checks that the trees the host needs are there; ends the connection.
+    /// Checks that the trees the host needs are there (a missing `--dst` whose parent is a
+    /// directory will be made by the destinations); ends the connection.
     fn trees(&self, needs: &HostNeeds, link: &SshLink) -> Result<IpAddr, Problem> {
         let host = &needs.target.host;
         let session = &link.session;
-        for (option, dir) in [("--src", &needs.src), ("--dst", &needs.dst)] {
-            let Some(dir) = dir else { continue };
-            let test = command_line(["test", "-d", dir.as_str()]).map_err(|e| Problem {
-                message: format!("{host}: {e}"),
-                code: exit_code::CONFIG,
-            })?;
+        let wrong = |message: String| Problem {
+            message: format!("{host}: {message}"),
+            code: exit_code::CONFIG,
+        };
+        if let Some(src) = &needs.src {
+            let test =
+                command_line(["test", "-d", src.as_str()]).map_err(|e| wrong(e.to_string()))?;
             let ran = capture(session, &test, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
             if ran.code != Some(0) {
-                return Err(Problem {
-                    message: format!(
-                        "{host}: {option} {dir} is not a directory there: give a path that exists on every host of its role"
-                    ),
-                    code: exit_code::CONFIG,
-                });
+                return Err(wrong(format!(
+                    "--src {src} is not a directory there: give a path that exists on every host of its role"
+                )));
+            }
+        }
+        if let Some(dst) = &needs.dst {
+            let parent = Path::new(dst).parent().unwrap_or(Path::new("/"));
+            let test =
+                dest_test(dst, &parent.to_string_lossy()).map_err(|e| wrong(e.to_string()))?;
+            let ran = capture(session, &test, &[]).map_err(|e| unusable(format!("{host}: {e}")))?;
+            match ran.stdout.trim() {
+                "directory" | "to create" => {}
+                "missing parent" => return Err(wrong(format!(
+                    "--dst {dst} cannot be created there: its parent {} does not exist: create it first (only the last component of a destination is created, as rsync does)",
+                    parent.display()
+                ))),
+                _ => return Err(wrong(format!(
+                    "--dst {dst} is not a directory there, nor a path to create under a directory: give a directory, or a path whose parent is one, on every host of its role"
+                ))),
             }
         }
         let _ = session.disconnect(None, "checked", None);
         Ok(link.local_addr.ip())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dest_test;
+
+    /// What the remote test prints for `dst`, run by a local shell as the remote user's
+    /// shell runs it.
+    fn verdict(dst: &std::path::Path) -> String {
+        let parent = dst.parent().unwrap().to_str().unwrap();
+        let test = dest_test(dst.to_str().unwrap(), parent).unwrap();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &test])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    #[test]
+    fn the_remote_destination_test_tells_a_path_to_create_from_a_missing_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let odd = tmp.path().join("it's here");
+        std::fs::create_dir(&odd).unwrap();
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        assert_eq!(verdict(&odd), "directory");
+        assert_eq!(verdict(&odd.join("new one")), "to create");
+        assert_eq!(verdict(&tmp.path().join("a/b")), "missing parent");
+        assert_eq!(verdict(&tmp.path().join("file")), "other");
+        assert_eq!(verdict(&tmp.path().join("file/x")), "other");
+        assert!(!tmp.path().join("a").exists() && !odd.join("new one").exists());
     }
 }

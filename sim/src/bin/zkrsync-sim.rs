@@ -58,7 +58,7 @@ fn main() {
 
 /// The scaling experiment: one session over a 103,823-directory tree with 1, 2, 4 …
 /// workers (and as many destinations), against a ZooKeeper that serves one request at a
-/// time at the speeds measured in PITFALLS.md.
+/// time at the speeds measured in docs/pitfalls.md.
 #[cfg(madsim)]
 fn scale(max_workers: u64) {
     use zkrsync_sim::config::SimConfig;

@@ -1,4 +1,4 @@
-//! The six properties of DESIGN.md, one module each, checked while a seed runs.
+//! The six properties of docs/design.md, one module each, checked while a seed runs.
 
 pub mod cleanup;
 pub mod delete_safety;

@@ -13,7 +13,7 @@ use ssh2::{CheckResult, KnownHostFileKind, Session};
 
 /// The host key algorithms, one at a time, tried when a host's key does not match: libssh2
 /// reports a mismatch when the host offers a key of another type than the one stored
-/// (PITFALLS.md), so every type the file may hold is asked for before calling it a change.
+/// (docs/pitfalls.md), so every type the file may hold is asked for before calling it a change.
 pub const KEY_TYPES: [&str; 7] = [
     "ssh-ed25519",
     "ecdsa-sha2-nistp256",

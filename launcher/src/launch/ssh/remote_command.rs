@@ -1,5 +1,5 @@
 //! Short commands on a host over an open SSH connection: the checks before a run
-//! (`zkrsync --version`, whether a tree is there) and copying the binary for
+//! (`zkrsync -V`, whether a tree is there) and copying the binary for
 //! `--push-binary`. The remote user's shell runs them, so every word is quoted.
 
 use std::ffi::OsStr;
