@@ -19,6 +19,7 @@ pub mod progress_bar;
 pub mod report;
 pub mod rsync_daemon;
 pub mod rsync_run;
+mod rsync_stall;
 pub mod source;
 pub mod status;
 pub mod stdin_lifeline;

@@ -10,9 +10,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -24,6 +21,7 @@ use zkrsync_core::rsync_stats::RsyncStats;
 use zkrsync_core::walk::FsTree;
 
 use super::mount_pin;
+use super::rsync_stall;
 use super::watchdog::Watchdog;
 
 /// Lines of rsync's error output kept for the failure record.
@@ -119,6 +117,9 @@ enum Ran {
     },
     /// The job was killed.
     Killed,
+    /// rsync moved no data for its `--timeout` and was killed ([`rsync_stall`]); `died`:
+    /// it ended then (else it was left behind, stuck in the kernel).
+    Stalled { after: Duration, died: bool },
 }
 
 async fn run_job(
@@ -153,7 +154,8 @@ async fn run_job(
         };
         let max_delete = job.max_delete_arg(inv, total.deleted_files);
         let cmd = command(ctx, &dir, &job, inv, max_delete, &lists);
-        let ran = match run_one(ctx, &job.chunk, cmd, &mut kill).await {
+        let stall = rsync_stall::io_timeout(&inv.args);
+        let ran = match run_one(ctx, &job.chunk, cmd, stall, &mut kill).await {
             Ok(ran) => ran,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
@@ -165,6 +167,23 @@ async fn run_job(
                     stderr_tail: "killed".into(),
                     deletions_skipped: skipped,
                 }
+            }
+            Ran::Stalled { after, died } => {
+                let left = match died {
+                    true => "killed it",
+                    false => "killed it, but it is stuck in the kernel and was left behind (its destination connection has timed out)",
+                };
+                let said = format!(
+                    "zkrsync: rsync moved no data for {} s (--timeout; a hung file system?): {left}",
+                    after.as_secs()
+                );
+                tracing::warn!("chunk {}: {said}", job.chunk);
+                return RsyncOutcome::Exited {
+                    code: None,
+                    stats: total,
+                    stderr_tail: said,
+                    deletions_skipped: skipped,
+                };
             }
             Ran::Exited {
                 code,
@@ -351,6 +370,7 @@ async fn run_one(
     ctx: &JobContext,
     chunk: &str,
     mut cmd: tokio::process::Command,
+    stall: Option<Duration>,
     kill: &mut oneshot::Receiver<()>,
 ) -> Result<Ran, String> {
     let mut child = cmd
@@ -373,15 +393,21 @@ async fn run_one(
     let status = tokio::select! {
         status = child.wait() => status,
         _ = &mut *kill => {
-            if let Some(pid) = pid {
-                let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            if !rsync_stall::stop(&mut child, pid).await {
+                tracing::warn!("chunk {chunk}: the killed rsync does not die (stuck in the kernel?): left behind");
             }
-            let _ = child.kill().await;
-            let _ = child.wait().await;
             if let Some((pid, w)) = guarded {
                 w.release(pid);
             }
             return Ok(Ran::Killed);
+        }
+        () = rsync_stall::stalled(pid, stall) => {
+            let died = rsync_stall::stop(&mut child, pid).await;
+            if let Some((pid, w)) = guarded {
+                w.release(pid);
+            }
+            let after = stall.unwrap_or_default();
+            return Ok(Ran::Stalled { after, died });
         }
     };
     if let Some((pid, w)) = guarded {
