@@ -180,6 +180,12 @@ impl SourceArgs {
             if REFUSED_OPTS.contains(&name) || !opt.starts_with('-') {
                 bail!("--rsync-opt {opt:?} is not allowed: zkrsync sets the file list, source and destination itself");
             }
+            let daemon_refuses = super::rsync_daemon::REFUSED_OPTIONS
+                .split_whitespace()
+                .any(|refused| name.strip_prefix("--") == Some(refused));
+            if daemon_refuses {
+                bail!("--rsync-opt {opt:?} is refused by every destination's rsync daemon (it can destroy data the session must keep): leave it out");
+            }
         }
         let root = absolute_root(&self.path)?;
         match std::fs::metadata(&root) {
