@@ -78,6 +78,11 @@ pub struct LaunchArgs {
     /// generated credentials that only its agents get.
     #[arg(long, conflicts_with = "auth_file")]
     pub open: bool,
+    /// Let destinations that do not run as root start anyway: their rsync daemon cannot
+    /// chroot and rewrites absolute and upward symlink targets as it stores them (each
+    /// destination's --rewrite-symlinks).
+    #[arg(long)]
+    pub rewrite_symlinks: bool,
     /// Check instead of copying: start the destinations, run `zkrsync check` once on every
     /// source host (can it reach and log in to every destination?), then stop them.
     #[arg(long)]

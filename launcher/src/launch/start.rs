@@ -164,6 +164,9 @@ impl Run<'_> {
                 "--id".into(),
                 format!("{}-{}", host.name, slot.rank).into(),
             ]);
+            if self.args.rewrite_symlinks {
+                words.push("--rewrite-symlinks".into());
+            }
         } else {
             words.push("--progress-stdout".into());
             words.extend(self.args.agent_args.iter().cloned());
