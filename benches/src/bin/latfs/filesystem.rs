@@ -76,7 +76,8 @@ impl Served {
             .collect();
         let total: u64 = counts.iter().map(|(_, n)| n).sum();
         let each: Vec<String> = counts.iter().map(|(op, n)| format!("{op} {n}")).collect();
-        format!("{total} requests ({})", each.join(", "))
+        let plural = if total == 1 { "" } else { "s" };
+        format!("{total} request{plural} ({})", each.join(", "))
     }
 }
 
