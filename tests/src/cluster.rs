@@ -327,6 +327,11 @@ impl Drop for Cluster {
 /// `rsync -anc --delete --itemize-changes SRC/ DST/`: what would still differ (empty when
 /// the trees are equal in contents, modes, times and symlinks).
 pub fn differences(src: &Path, dst: &Path) -> String {
+    differences_with(src, dst, &[])
+}
+
+/// [`differences`] with more rsync options (`-H`: the hard links must match too).
+pub fn differences_with(src: &Path, dst: &Path, options: &[&str]) -> String {
     let mut s = src.as_os_str().to_owned();
     s.push("/");
     let mut d = dst.as_os_str().to_owned();
@@ -335,6 +340,7 @@ pub fn differences(src: &Path, dst: &Path) -> String {
         .arg("-anc")
         .arg("--delete")
         .arg("--itemize-changes")
+        .args(options)
         .arg(s)
         .arg(d)
         .output()

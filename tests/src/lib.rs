@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod gate;
+pub mod latfs;
 pub mod locked;
 pub mod proxy;
 pub mod sshd;
@@ -20,29 +21,39 @@ use std::sync::OnceLock;
 /// The `zkrsync` binary of this workspace, built if it is not there yet.
 pub fn zkrsync_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // Test executables live in target/<profile>/deps; binaries in target/<profile>.
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let bin = profile_dir.join("zkrsync");
-        if !bin.exists() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let release = profile_dir.file_name() == Some(OsStr::new("release"));
-            let mut build = Command::new(cargo);
-            build.args(["build", "-p", "zkrsync-launcher", "--bin", "zkrsync"]);
-            if release {
-                build.arg("--release");
-            }
-            assert!(
-                build.status().expect("run cargo build").success(),
-                "cargo build of zkrsync failed"
-            );
+    BIN.get_or_init(|| built_bin("zkrsync-launcher", "zkrsync"))
+}
+
+/// The benchmark file system `latfs` of this workspace, built if it is not there yet.
+pub fn latfs_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| built_bin("zkrsync-benches", "latfs"))
+}
+
+/// Binary `bin` of workspace package `package`, beside the test executables' profile
+/// (target/<profile>/), built with cargo if it is not there yet.
+fn built_bin(package: &str, bin: &str) -> PathBuf {
+    // Test executables live in target/<profile>/deps; binaries in target/<profile>.
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile_dir.join(bin);
+    if !path.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let release = profile_dir.file_name() == Some(OsStr::new("release"));
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", package, "--bin", bin]);
+        if release {
+            build.arg("--release");
         }
-        bin
-    })
+        assert!(
+            build.status().expect("run cargo build").success(),
+            "cargo build of {bin} failed"
+        );
+    }
+    path
 }
 
 /// Runs `zkrsync` with `args`.
