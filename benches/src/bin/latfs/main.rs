@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod attr;
+mod delay;
 mod filesystem;
 mod hang;
 mod inodes;

@@ -6,6 +6,8 @@
 use std::io;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
+
+use crate::delay::Waiter;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct Pool {
     jobs: Sender<Job>,
     busy: Arc<Busy>,
+    waiter: Arc<Waiter>,
 }
 
 /// How many jobs are queued or running.
@@ -53,6 +56,7 @@ impl Pool {
         Ok(Pool {
             jobs,
             busy: Arc::default(),
+            waiter: Arc::default(),
         })
     }
 
@@ -61,14 +65,15 @@ impl Pool {
         Idle(Arc::clone(&self.busy))
     }
 
-    /// Runs `job` on a worker after `delay`.
+    /// Runs `job` on a worker once `delay` has passed since now.
     pub fn submit(&self, delay: Duration, job: impl FnOnce() + Send + 'static) {
         let busy = Arc::clone(&self.busy);
         busy.add();
+        // The delay counts from the request's arrival: time spent queued is part of it.
+        let due = Instant::now() + delay;
+        let waiter = Arc::clone(&self.waiter);
         let job: Job = Box::new(move || {
-            if !delay.is_zero() {
-                thread::sleep(delay);
-            }
+            waiter.wait_until(due);
             job();
             busy.done();
         });
@@ -98,6 +103,7 @@ impl Idle {
 }
 
 fn work(queue: &Mutex<Receiver<Job>>) {
+    Waiter::on_this_thread();
     loop {
         let job = queue.lock().expect("job queue lock").recv();
         match job {
