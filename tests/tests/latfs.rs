@@ -325,9 +325,17 @@ fn latfs_mount_sh_runs_a_command_under_the_mount_and_always_unmounts() {
     );
     assert!(!is_mounted_at(&mnt));
 
+    // Run as user nobody, from a copy that user can read wherever the checkout is.
+    let open_dir = tmp.path().join("open");
+    fs::create_dir(&open_dir).unwrap();
+    for dir in [tmp.path(), &open_dir] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let copy = open_dir.join("latfs-mount.sh");
+    fs::copy(&script, &copy).unwrap();
     let refused = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .arg(&script)
+        .arg(&copy)
         .arg(&orig)
         .arg(&mnt)
         .args(["--", "true"])
