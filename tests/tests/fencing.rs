@@ -153,3 +153,26 @@ fn a_frozen_agents_rsync_ends_before_the_chunks_new_owner_starts() {
     );
     assert_eq!(differences(&src, &dst), "", "{}", c.all_logs());
 }
+
+#[test]
+fn the_lease_follows_the_session_timeout_the_server_granted_not_the_one_asked_for() {
+    // The test server's maxSessionTimeout is 60 s (scripts/zk): a source asking for 200 s
+    // gets 60, and must stop a cut-off rsync 15 s into a disconnection, not 50.
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    fs::create_dir_all(src.join("a")).unwrap();
+    fs::write(src.join("a/f"), b"x").unwrap();
+    fs::create_dir_all(&dst).unwrap();
+    let mut c = Cluster::new(zk.connect(), "granted");
+    c.dest("d1", &dst, "127.0.0.1");
+    c.session_timeout = 200;
+    c.source("m", &src, &[]);
+    c.source("w", &src, &[]);
+    let codes = c.wait_all(LIMIT);
+    let logs = c.all_logs();
+    assert_eq!(codes, vec![Some(0); 3], "{logs}");
+    let said = "ZooKeeper granted a session timeout of 60.0 s, less than the 200.0 s asked for (its maxSessionTimeout): rsync is stopped 15.0 s into a disconnection";
+    assert_eq!(logs.matches(said).count(), 2, "both sources say so\n{logs}");
+    assert_eq!(differences(&src, &dst), "", "{logs}");
+}
