@@ -114,6 +114,15 @@ fn delete_removes_extraneous_entries_at_every_level_and_dry_run_changes_nothing(
     for p in &planted {
         assert!(p.exists(), "dry run deleted {}", p.display());
     }
+    // Its summary says it is a dry run, and what it would have done.
+    let dry = c.all_logs();
+    assert!(
+        dry.contains("zkrsync: DRY RUN: session dry complete"),
+        "{dry}"
+    );
+    assert!(dry.contains("nothing was changed"), "{dry}");
+    let would_delete = number_after(&dry, ", delete ");
+    assert!(would_delete >= planted.len() as u64, "{dry}");
     // Without --delete, nothing is deleted either.
     let mut c = Cluster::new(zk.connect(), "keep");
     assert_eq!(
@@ -135,6 +144,28 @@ fn delete_removes_extraneous_entries_at_every_level_and_dry_run_changes_nothing(
         assert!(!p.exists(), "--delete left {}", p.display());
     }
     assert_eq!(differences(&src, &dst), "");
+    // The dry run said how many the real run deleted.
+    let real = c.all_logs();
+    assert!(!real.contains("DRY RUN"), "{real}");
+    let deleted = real
+        .lines()
+        .find_map(|l| l.split_once(" created, ").map(|(_, rest)| rest.to_owned()))
+        .and_then(|rest| rest.split(' ').next().map(str::to_owned))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(Some(would_delete), deleted, "{real}");
+}
+
+/// The number right after the first `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> u64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in {text}"));
+    text[at + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
 }
 
 #[test]

@@ -35,13 +35,14 @@ fn bar() -> &'static ProgressBar {
 }
 
 /// Shows where the session stands.
-pub fn update(p: &Progress, elapsed: Duration) {
+pub fn update(p: &Progress, elapsed: Duration, dry_run: bool) {
     let bar = bar();
     bar.set_length(p.chunks);
     bar.set_position(p.done + p.failed);
     let secs = elapsed.as_secs_f64().max(0.001);
     let mut msg = format!(
-        "{} sent ({}/s), {} files",
+        "{}{} sent ({}/s), {} files",
+        super::report::dry_mark(dry_run),
         bytes(p.stats.bytes_sent),
         bytes((p.stats.bytes_sent as f64 / secs) as u64),
         p.stats.files

@@ -22,11 +22,24 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// What every line of a dry run starts with: nothing it reports was changed.
+pub const DRY_RUN: &str = "DRY RUN: ";
+
+/// [`DRY_RUN`] for a dry run, else nothing.
+pub fn dry_mark(dry_run: bool) -> &'static str {
+    if dry_run {
+        DRY_RUN
+    } else {
+        ""
+    }
+}
+
 /// One progress line, with a rate and an estimate of the time left.
-pub fn progress_line(p: &Progress, elapsed: Duration) -> String {
+pub fn progress_line(p: &Progress, elapsed: Duration, dry_run: bool) -> String {
     let finished = p.done + p.failed;
     let mut line = format!(
-        "progress: {finished}/{}{} chunks ({} failed, {} running), {} sent, {} files; {} sources, {} destinations",
+        "{}progress: {finished}/{}{} chunks ({} failed, {} running), {} sent, {} files; {} sources, {} destinations",
+        dry_mark(dry_run),
         p.chunks,
         if p.plan_ready { "" } else { "+" },
         p.failed,
@@ -49,12 +62,13 @@ pub fn progress_line(p: &Progress, elapsed: Duration) -> String {
 }
 
 /// The summary the master prints at the end (and writes to the done-file).
-pub fn summary_text(session: &str, s: &Summary, elapsed: Duration) -> String {
+pub fn summary_text(session: &str, s: &Summary, elapsed: Duration, dry_run: bool) -> String {
     let p = &s.progress;
     let mut out = String::new();
+    let mark = dry_mark(dry_run);
     let _ = writeln!(
         out,
-        "zkrsync: session {session} {}: {} chunks ({} units): {} done, {} failed, in {:.1} s",
+        "zkrsync: {mark}session {session} {}: {} chunks ({} units): {} done, {} failed, in {:.1} s",
         if s.failed.is_empty() {
             "complete"
         } else {
@@ -67,16 +81,28 @@ pub fn summary_text(session: &str, s: &Summary, elapsed: Duration) -> String {
         elapsed.as_secs_f64()
     );
     let st = &p.stats;
-    let _ = writeln!(
-        out,
-        "  files: {} ({} regular transferred, {} created, {} deleted); size {} ({} transferred)",
-        st.files,
-        st.regular_files_transferred,
-        st.created_files,
-        st.deleted_files,
-        bytes(st.total_file_size),
-        bytes(st.transferred_file_size)
-    );
+    let _ = match dry_run {
+        false => writeln!(
+            out,
+            "  files: {} ({} regular transferred, {} created, {} deleted); size {} ({} transferred)",
+            st.files,
+            st.regular_files_transferred,
+            st.created_files,
+            st.deleted_files,
+            bytes(st.total_file_size),
+            bytes(st.transferred_file_size)
+        ),
+        true => writeln!(
+            out,
+            "  {mark}files: {} (would transfer {} regular, create {}, delete {}); size {} (would transfer {}); nothing was changed",
+            st.files,
+            st.regular_files_transferred,
+            st.created_files,
+            st.deleted_files,
+            bytes(st.total_file_size),
+            bytes(st.transferred_file_size)
+        ),
+    };
     let _ = writeln!(
         out,
         "  data: {} literal, {} matched, file lists {}; sent {}, received {}",

@@ -220,6 +220,8 @@ struct SourceHooks {
     summary_failed: Option<anyhow::Error>,
     progress_stdout: bool,
     daemon: bool,
+    /// The session copies nothing (`--dry-run`): every report line says so.
+    dry_run: bool,
 }
 
 impl Hooks for SourceHooks {
@@ -251,17 +253,24 @@ impl Hooks for SourceHooks {
             Output::Kill { id } => self.runner.kill(id),
             Output::Log { level, message } => logging::log(level, &message),
             Output::Progress(p) if self.progress_stdout => {
-                println!("{}", report::progress_line(&p, self.started.elapsed()))
+                println!(
+                    "{}",
+                    report::progress_line(&p, self.started.elapsed(), self.dry_run)
+                )
             }
             Output::Progress(p) if progress_bar::wanted() => {
-                progress_bar::update(&p, self.started.elapsed())
+                progress_bar::update(&p, self.started.elapsed(), self.dry_run)
             }
             Output::Progress(p) => {
-                tracing::info!("{}", report::progress_line(&p, self.started.elapsed()))
+                tracing::info!(
+                    "{}",
+                    report::progress_line(&p, self.started.elapsed(), self.dry_run)
+                )
             }
             Output::Summary(s) => {
                 progress_bar::finish();
-                let text = report::summary_text(&self.session, &s, self.started.elapsed());
+                let text =
+                    report::summary_text(&self.session, &s, self.started.elapsed(), self.dry_run);
                 if self.daemon {
                     // A daemon's output is /dev/null: its log is where it is read.
                     text.lines().for_each(|l| tracing::info!("{l}"));
@@ -348,6 +357,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             summary_failed: None,
             progress_stdout: args.progress_stdout,
             daemon: args.run_mode.daemon,
+            dry_run: args.dry_run,
         };
         if args.run_mode.watch_stdin {
             crate::agent::stdin_lifeline::watch(tx.clone());
