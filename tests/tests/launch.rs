@@ -162,14 +162,20 @@ fn stopping_the_launcher_stops_every_agent_and_rsync() {
     let drain = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        rest
     });
     // SAFETY: kill(2) of our own child.
     unsafe {
         libc_kill(child.id() as i32, 15);
     }
     let status = child.wait().unwrap();
-    drain.join().unwrap();
+    let said = drain.join().unwrap();
     assert_eq!(status.code(), Some(130), "the agents were interrupted");
+    // It does not promise a resume its private ZooKeeper cannot keep.
+    assert!(
+        said.contains("the session was on this run's private ZooKeeper, which is gone with it, so it cannot be resumed"),
+        "{said}"
+    );
     // No agent, rsync or daemon of this run is left: they all name the session or the
     // run's directories on their command lines.
     for pattern in [session.as_str(), tmp.path().to_str().unwrap()] {

@@ -40,7 +40,7 @@ pub const MEANINGS: [(i32, &str); 6] = [
     ),
     (
         INTERRUPTED,
-        "interrupted (SIGINT, SIGTERM, SIGHUP); the session stays and resumes when run again",
+        "interrupted (SIGINT, SIGTERM, SIGHUP); a session on a ZooKeeper of yours stays and resumes when run again",
     ),
 ];
 

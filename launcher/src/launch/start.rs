@@ -106,11 +106,26 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
         credentials: lock.credentials.as_ref(),
     };
     let code = runtime.block_on(run.agents())?;
+    if code == zkrsync_core::protocol::exit_code::INTERRUPTED {
+        eprintln!(
+            "zkrsync-launch: {}",
+            interrupted_note(&session, &zk, private.is_some())
+        );
+    }
     drop(private);
     if code == zkrsync_core::protocol::exit_code::OK {
         lock.completed();
     }
     Ok(code)
+}
+
+/// What becomes of an interrupted run's session: it stays on a ZooKeeper of the user's, and
+/// the same command resumes it; the launcher's private ZooKeeper goes with the run.
+fn interrupted_note(session: &str, zk: &str, private: bool) -> String {
+    match private {
+        true => "interrupted: the session was on this run's private ZooKeeper, which is gone with it, so it cannot be resumed; run the same command again to start over (rsync skips what is already copied)".to_owned(),
+        false => format!("interrupted: session {session} stays on {zk}; run the same command again (with --session {session}) to resume it where it stopped"),
+    }
 }
 
 fn role_name(kind: Kind) -> &'static str {
