@@ -66,7 +66,11 @@ fn left(dst: &Path) -> usize {
 /// A session with 2 destinations and 2 workers, one chunk per top directory.
 fn run(c: &mut Cluster, src: &Path, dst: &Path, max_delete: usize) -> Vec<Option<i32>> {
     let budget = max_delete.to_string();
+    let done_file = dst.with_extension("done.json");
     let opts = [
+        "--json",
+        "--done-file",
+        done_file.to_str().unwrap(),
         "--delete",
         "--max-delete",
         &budget,
@@ -140,4 +144,27 @@ fn the_session_deletes_no_more_than_its_budget_and_says_which_chunks_it_stopped(
         .map(str::to_owned)
         .collect();
     assert!(missing.is_empty(), "{missing:?}\n{logs}");
+    // The master's JSON summary names every chunk it stopped, with rsync's code.
+    let text = fs::read_to_string(dst.with_extension("done.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(summary["complete"], false, "{text}");
+    assert_eq!(summary["stats"]["deleted_files"], deleted as u64, "{text}");
+    let failed = summary["failed_chunks"].as_array().unwrap();
+    assert_eq!(
+        failed.len() as u64,
+        summary["failed"].as_u64().unwrap(),
+        "{text}"
+    );
+    assert_eq!(failed.len(), TOPS - 2, "{text}");
+    for f in failed {
+        assert_eq!(f["rsync_exit"], 25, "{text}");
+        assert!(
+            f["error"].as_str().unwrap().contains("--max-delete budget"),
+            "{text}"
+        );
+        assert!(
+            f["paths"].as_array().is_some_and(|p| !p.is_empty()),
+            "{text}"
+        );
+    }
 }

@@ -138,3 +138,52 @@ pub fn summary_text(session: &str, s: &Summary, elapsed: Duration, dry_run: bool
     }
     out
 }
+
+/// The summary as one JSON object (`--json`): what [`summary_text`] says, by field.
+pub fn summary_json(session: &str, s: &Summary, elapsed: Duration, dry_run: bool) -> String {
+    let p = &s.progress;
+    let st = &p.stats;
+    let failed: Vec<serde_json::Value> = s
+        .failed
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "chunk": f.chunk,
+                "error": f.record.error,
+                "rsync_exit": f.record.code,
+                "worker": f.record.worker,
+                "dest": f.record.dest,
+                "paths": f.record.paths.iter().map(|p| match p.is_empty() {
+                    true => ".".to_owned(),
+                    false => String::from_utf8_lossy(p).into_owned(),
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "session": session,
+        "complete": s.failed.is_empty(),
+        "dry_run": dry_run,
+        "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "chunks": p.chunks,
+        "units": p.units,
+        "done": p.done,
+        "failed": p.failed,
+        "stats": {
+            "files": st.files,
+            "regular_files_transferred": st.regular_files_transferred,
+            "created_files": st.created_files,
+            "deleted_files": st.deleted_files,
+            "total_file_size": st.total_file_size,
+            "transferred_file_size": st.transferred_file_size,
+            "literal_data": st.literal_data,
+            "matched_data": st.matched_data,
+            "file_list_size": st.file_list_size,
+            "bytes_sent": st.bytes_sent,
+            "bytes_received": st.bytes_received,
+        },
+        "failed_chunks": failed,
+        "left_behind": s.left_behind,
+    });
+    format!("{v}\n")
+}

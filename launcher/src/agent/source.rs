@@ -92,6 +92,10 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE")]
     pub done_file: Option<PathBuf>,
 
+    /// The master's summary, on its output and in --done-file, as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+
     /// Also log to this file.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -222,6 +226,8 @@ struct SourceHooks {
     daemon: bool,
     /// The session copies nothing (`--dry-run`): every report line says so.
     dry_run: bool,
+    /// The summary as JSON.
+    json: bool,
 }
 
 impl Hooks for SourceHooks {
@@ -269,8 +275,11 @@ impl Hooks for SourceHooks {
             }
             Output::Summary(s) => {
                 progress_bar::finish();
-                let text =
-                    report::summary_text(&self.session, &s, self.started.elapsed(), self.dry_run);
+                let summary = match self.json {
+                    true => report::summary_json,
+                    false => report::summary_text,
+                };
+                let text = summary(&self.session, &s, self.started.elapsed(), self.dry_run);
                 if self.daemon {
                     // A daemon's output is /dev/null: its log is where it is read.
                     text.lines().for_each(|l| tracing::info!("{l}"));
@@ -358,6 +367,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             progress_stdout: args.progress_stdout,
             daemon: args.run_mode.daemon,
             dry_run: args.dry_run,
+            json: args.json,
         };
         if args.run_mode.watch_stdin {
             crate::agent::stdin_lifeline::watch(tx.clone());
