@@ -813,3 +813,79 @@ fn a_reservation_beyond_the_budget_fails_the_chunk_for_good_with_the_numbers() {
         record.error
     );
 }
+
+/// A worker whose chunk's data is handled 10 s after the rest (its agent was frozen with it
+/// queued), with the request it then sends.
+fn worker_after_a_silence() -> (Source, Instant, Vec<(ReqId, ZkOp)>) {
+    let params = SessionParams::default();
+    let start = Instant::now();
+    let mut s = source(params.clone());
+    s.handle(
+        start,
+        Input::Session(SessionEvent::Connected {
+            new_session: true,
+            timeout: Duration::from_secs(9),
+        }),
+    );
+    let mut out = drain(&mut s);
+    let mut held = None;
+    for _ in 0..10 {
+        let ops = zk_ops(&out);
+        if ops.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for (id, op) in ops {
+            if matches!(&op, ZkOp::GetData { path, .. } if path.ends_with("/plan/0000000000")) {
+                held = Some(id);
+                continue;
+            }
+            s.handle(
+                start,
+                Input::Reply {
+                    id,
+                    result: world(&op, &params),
+                },
+            );
+            next.extend(drain(&mut s));
+        }
+        out = next;
+    }
+    let later = start + Duration::from_secs(10);
+    let id = held.expect("the worker reads its chunk");
+    s.handle(
+        later,
+        Input::Reply {
+            id,
+            result: Ok(ZkReply::Data(chunk_bytes())),
+        },
+    );
+    let out = drain(&mut s);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Spawn { .. })),
+        "{out:?}"
+    );
+    (s, later, zk_ops(&out))
+}
+
+#[test]
+fn after_a_silence_longer_than_a_lease_rsync_starts_only_once_the_claim_is_read_back_as_its_own() {
+    for (owner, starts) in [(&b"h-1"[..], true), (&b"other-3"[..], false)] {
+        let (mut s, now, ops) = worker_after_a_silence();
+        let [(confirm, ZkOp::GetData { path, .. })] = &ops[..] else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(path, "/zkrsync/s1/claims/0000000000");
+        let result = Ok(ZkReply::Data(owner.to_vec()));
+        s.handle(
+            now,
+            Input::Reply {
+                id: *confirm,
+                result,
+            },
+        );
+        let out = drain(&mut s);
+        let spawned = out.iter().any(|o| matches!(o, Output::Spawn { .. }));
+        assert_eq!(spawned, starts, "{out:?}");
+    }
+}

@@ -76,5 +76,10 @@ fn pinned_seeds() {
 /// 1218, a frozen agent's rsync still running when another worker took its chunk (without
 /// the watchdog); 2855, a master frozen while cleaning up, whose given-up session the
 /// simulated driver did not close (it stood by behind its own old election node); 391, an
-/// rsync over a sub-mount unmounted on its host (without the mount guard).
-const PINNED: &[u64] = &[18, 1911, 43, 5, 1508, 10870, 42, 19008, 1218, 2855, 391];
+/// rsync over a sub-mount unmounted on its host (without the mount guard); 10801 and 28347,
+/// an agent frozen while its rsync ended, that on waking started the next run of the chunk
+/// (under the --max-delete budget) before it learnt that its session had expired and the
+/// chunk was another worker's.
+const PINNED: &[u64] = &[
+    18, 1911, 43, 5, 1508, 10870, 42, 19008, 1218, 2855, 391, 10801, 28347,
+];

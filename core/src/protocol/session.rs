@@ -28,6 +28,8 @@ pub(crate) struct SessionCore<W> {
     pub(crate) rejoining: bool,
     /// The time of the input being handled.
     pub(crate) now: Option<Instant>,
+    /// The time of the input handled before it.
+    pub(crate) before: Option<Instant>,
     /// The machine's timers.
     pub(crate) timers: Timers,
     /// The session timeout the server granted for the current ZooKeeper session.
@@ -44,6 +46,7 @@ impl<W> SessionCore<W> {
             joined: false,
             rejoining: false,
             now: None,
+            before: None,
             timers: Timers::default(),
             granted: None,
         }

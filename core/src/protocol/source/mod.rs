@@ -152,7 +152,7 @@ impl Source {
         if self.core.exited {
             return;
         }
-        self.core.now = Some(now);
+        self.core.before = self.core.now.replace(now);
         match input {
             Input::Session(event) => self.on_session(now, event),
             Input::Reply { id, result } => {

@@ -10,7 +10,7 @@ use crate::protocol::delete_budget::{self, reservation_prefix};
 use crate::protocol::layout::Dir;
 use crate::protocol::rsync_job::RsyncJob;
 use crate::protocol::source::{Source, Why};
-use crate::protocol::{CreateMode, Level, Output, ZkError, ZkOp, ZkReply};
+use crate::protocol::{CreateMode, Level, ZkError, ZkOp, ZkReply};
 use crate::rsync_stats::RsyncStats;
 
 /// rsync runs of one chunk in one claim under the budget, counting runs included: the first,
@@ -68,7 +68,7 @@ impl Source {
         }
         count.max_delete = None;
         job.id = id;
-        self.core.reqs.push(Output::Spawn { id, job: count });
+        self.start_rsync(id, count);
     }
 
     /// The dry run counted `stats.deleted_files` deletions to go: reserves them.
@@ -182,7 +182,7 @@ impl Source {
         job.ended = false;
         let message = format!("chunk {chunk}: {need} deletions granted by the --max-delete budget ({} held before): running rsync again", decision.held_before);
         self.core.reqs.log(Level::Info, message);
-        self.core.reqs.push(Output::Spawn { id, job: rsync });
+        self.start_rsync(id, rsync);
     }
 
     /// Whether the worker still waits on the budget for `chunk`'s job (not killed since).

@@ -61,6 +61,9 @@ pub(super) enum WorkerWhy {
         mine: String,
         need: u64,
     },
+    /// The claim of the chunk, read to make sure it is still this worker's before `job`
+    /// starts ([`Source::start_rsync`]).
+    Confirm { id: JobId, job: Box<RsyncJob> },
 }
 
 /// An rsync job of the worker, for the chunk it claimed.
@@ -180,6 +183,7 @@ impl Source {
             WorkerWhy::Reservations { chunk, mine, need } => {
                 self.on_reservations(chunk, mine, need, result)
             }
+            WorkerWhy::Confirm { id, job } => self.on_confirmed(id, *job, result),
         }
     }
 
@@ -320,13 +324,70 @@ impl Source {
                     ended: false,
                     rerun,
                 });
-                self.core.reqs.push(Output::Spawn { id, job });
+                self.start_rsync(id, job);
             }
             // The destination left between the claim and now.
             (Ok(_), None) => self.release(Job::not_run(id, chunk, dest, true), None),
             (Err(message), _) => {
                 self.worker.phase = WorkerPhase::Copying(Job::not_run(id, chunk, dest, false));
                 self.record_failure(None, message, true);
+            }
+        }
+    }
+}
+
+impl Source {
+    /// Starts `job`'s rsync for the claimed chunk, at once when the machine has been
+    /// hearing from the world; after a silence of more than a lease (the agent may have
+    /// been frozen, with what it is handling now queued since before), only once a read of
+    /// the claim, sent now, shows it is still this worker's: a session that expired
+    /// meanwhile answers with its expiry, and another worker's claim with its name.
+    pub(super) fn start_rsync(&mut self, id: JobId, job: RsyncJob) {
+        let silent = match (self.core.before, self.core.now) {
+            (Some(before), Some(now)) => now.duration_since(before) > self.lease(),
+            _ => false,
+        };
+        if !silent {
+            return self.core.reqs.push(Output::Spawn { id, job });
+        }
+        let path = self.cfg.layout.entry(Dir::Claims, &job.chunk);
+        self.core.reqs.send(
+            ZkOp::GetData { path, watch: false },
+            Why::Worker(WorkerWhy::Confirm {
+                id,
+                job: Box::new(job),
+            }),
+        );
+    }
+
+    fn on_confirmed(&mut self, id: JobId, job: RsyncJob, result: Result<ZkReply, ZkError>) {
+        let WorkerPhase::Copying(waiting) = &mut self.worker.phase else {
+            return;
+        };
+        if waiting.id != id {
+            return;
+        }
+        if waiting.killed {
+            // Its lease ran out meanwhile: no rsync was started, the claim is given back.
+            waiting.ended = true;
+            if self.core.connected && self.core.joined {
+                self.release_current(None);
+            }
+            return;
+        }
+        match result {
+            Ok(ZkReply::Data(owner)) if owner == self.cfg.client_id.as_bytes() => {
+                self.start_rsync(id, job)
+            }
+            other => {
+                let message = format!(
+                    "chunk {}: its claim is no longer this worker's ({}): not copied",
+                    job.chunk,
+                    show(&other)
+                );
+                self.core.reqs.log(Level::Warn, message);
+                self.worker.forget_job();
+                self.on_view_changed();
             }
         }
     }
