@@ -324,15 +324,21 @@ impl Source {
             progress.failed = r.failed.len() as u64;
             progress.stats = r.stats;
             progress.plan_ready = true;
+            // The record keeps only each failed chunk's error; what this master read of a
+            // chunk's failure record (its worker, code, paths) is kept, also when the
+            // record is its own from an earlier round of its cleanup.
             failed = r
                 .failed
                 .into_iter()
-                .map(|(chunk, error)| FailedChunk {
-                    chunk,
-                    record: FailedRecord {
-                        error,
-                        ..FailedRecord::default()
-                    },
+                .map(|(chunk, error)| {
+                    let record = match self.master.failed.get(&chunk) {
+                        Some(read) if read.error == error => read.clone(),
+                        _ => FailedRecord {
+                            error,
+                            ..FailedRecord::default()
+                        },
+                    };
+                    FailedChunk { chunk, record }
                 })
                 .collect();
         }
