@@ -100,6 +100,7 @@ pub fn synthetic_units(count: usize) -> Vec<Unit> {
                 weight: (i % 97) as u64 + 1,
                 excluded: vec![],
                 mounts: vec![],
+                part: Default::default(),
             }
         })
         .collect()

@@ -7,13 +7,15 @@
 //! chunk := "ZKC" version:u8(=1) count unit{count}
 //! unit  := flags:u8 weight path_len path_bytes [excluded_count (name_len name_bytes){excluded_count}]
 //! flags := bit 0 recursive | bit 1 listing failed | bit 2 has excluded names
+//!        | bit 3 has mount points | bit 4 a bucket (index of, two varints, follow the
+//!          mount points) | bit 5 the deletions of a directory cut into buckets
 //! ```
 //!
 //! Paths are relative to the root of the walk, so a plan does not depend on where a host
 //! mounts the tree. Decoding checks every path again: a chunk can never name anything
 //! outside the root.
 
-use crate::unit::{RelPath, RelPathError, Unit};
+use crate::unit::{Part, RelPath, RelPathError, Unit};
 
 /// The encoding version written by this build.
 pub const FORMAT_VERSION: u8 = 1;
@@ -28,7 +30,13 @@ const FLAG_RECURSIVE: u8 = 1;
 const FLAG_LISTING_FAILED: u8 = 2;
 const FLAG_EXCLUDED: u8 = 4;
 const FLAG_MOUNTS: u8 = 8;
-const KNOWN_FLAGS: u8 = FLAG_RECURSIVE | FLAG_LISTING_FAILED | FLAG_EXCLUDED | FLAG_MOUNTS;
+const FLAG_BUCKET: u8 = 16;
+const FLAG_DELETES: u8 = 32;
+const KNOWN_FLAGS: u8 =
+    FLAG_RECURSIVE | FLAG_LISTING_FAILED | FLAG_EXCLUDED | FLAG_MOUNTS | FLAG_BUCKET | FLAG_DELETES;
+
+/// Most buckets a directory is cut into.
+pub const MAX_BUCKETS: u32 = 1024;
 
 /// Units claimed and copied together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +69,9 @@ pub enum DecodeError {
     /// An excluded name that is not a single file name.
     #[error("chunk has an invalid excluded name {0:?}: the znode is damaged")]
     BadName(String),
+    /// A bucket that is not one of its directory's.
+    #[error("chunk has bucket {0} of {1}: the znode is damaged")]
+    BadBucket(u64, u64),
     /// Bytes after the last unit.
     #[error("chunk has {0} bytes after its last unit: the znode is damaged")]
     TrailingBytes(usize),
@@ -127,6 +138,9 @@ pub fn encoded_unit_len(unit: &Unit) -> usize {
             .map(|m| bytes(m.as_bytes()))
             .sum::<usize>();
     }
+    if let Part::Bucket { index, of } = unit.part {
+        len += varint_len(index.into()) + varint_len(of.into());
+    }
     len
 }
 
@@ -144,6 +158,11 @@ fn encode_unit(out: &mut Vec<u8>, unit: &Unit) {
     if !unit.mounts.is_empty() {
         flags |= FLAG_MOUNTS;
     }
+    match unit.part {
+        Part::Whole => {}
+        Part::Bucket { .. } => flags |= FLAG_BUCKET,
+        Part::Deletes => flags |= FLAG_DELETES,
+    }
     out.push(flags);
     put_varint(out, unit.weight);
     put_bytes(out, unit.path.as_bytes());
@@ -158,6 +177,10 @@ fn encode_unit(out: &mut Vec<u8>, unit: &Unit) {
         for mount in &unit.mounts {
             put_bytes(out, mount.as_bytes());
         }
+    }
+    if let Part::Bucket { index, of } = unit.part {
+        put_varint(out, index.into());
+        put_varint(out, of.into());
     }
 }
 
@@ -245,13 +268,34 @@ impl<'a> Reader<'a> {
                 mounts.push(RelPath::from_bytes(self.bytes()?).map_err(DecodeError::BadPath)?);
             }
         }
+        let part = match (flags & FLAG_BUCKET != 0, flags & FLAG_DELETES != 0) {
+            (false, false) => Part::Whole,
+            (false, true) => Part::Deletes,
+            (true, false) => {
+                let index = self.varint()?;
+                let of = self.varint()?;
+                if of == 0 || of > u64::from(MAX_BUCKETS) || index >= of {
+                    return Err(DecodeError::BadBucket(index, of));
+                }
+                Part::Bucket {
+                    index: index as u32,
+                    of: of as u32,
+                }
+            }
+            (true, true) => return Err(DecodeError::UnknownFlags(flags)),
+        };
+        let recursive = flags & FLAG_RECURSIVE != 0;
+        if recursive && part != Part::Whole {
+            return Err(DecodeError::UnknownFlags(flags));
+        }
         Ok(Unit {
             path,
-            recursive: flags & FLAG_RECURSIVE != 0,
+            recursive,
             listing_failed: flags & FLAG_LISTING_FAILED != 0,
             weight,
             excluded,
             mounts,
+            part,
         })
     }
 }
@@ -265,24 +309,63 @@ pub struct PackLimits {
     pub max_units: usize,
     /// A chunk is closed before it would pass this weight.
     pub target_weight: u64,
+    /// A directory with more own entries than this is cut into buckets of about
+    /// `target_weight` entries ([`split`]).
+    pub split_above: u64,
 }
+
+/// The fewest entries of a directory that is cut into buckets: below it, the rsync starts
+/// and daemon connections of more units cost more than one rsync of the whole directory.
+pub const MIN_SPLIT_ENTRIES: u64 = 1024;
 
 impl PackLimits {
     /// Limits that cut `total_weight` into about `chunks` chunks of similar weight, never
     /// lighter than `min_weight` (so a small tree does not turn into many tiny rsyncs).
     pub fn balanced(total_weight: u64, chunks: u64, min_weight: u64) -> PackLimits {
+        let target_weight = total_weight.div_ceil(chunks.max(1)).max(min_weight).max(1);
         PackLimits {
             max_bytes: MAX_CHUNK_BYTES,
             max_units: DEFAULT_MAX_CHUNK_UNITS,
-            target_weight: total_weight.div_ceil(chunks.max(1)).max(min_weight).max(1),
+            target_weight,
+            split_above: target_weight.max(MIN_SPLIT_ENTRIES),
         }
     }
 }
 
-/// Which rsync invocation a unit needs: `-r` or `-d`, and whether `--delete` may apply.
-/// A chunk holds units of one kind only, so a worker runs one rsync per chunk.
+/// Which rsync invocation a unit needs: `-r` or `-d`, whether `--delete` may apply, a
+/// bucket of a directory or its deletions. A chunk holds units of one kind only, so a worker
+/// runs one rsync per chunk.
 fn kind(unit: &Unit) -> usize {
-    usize::from(unit.recursive) * 2 + usize::from(unit.listing_failed)
+    match unit.part {
+        Part::Whole => usize::from(unit.recursive) * 2 + usize::from(unit.listing_failed),
+        Part::Bucket { .. } => 4,
+        Part::Deletes => 5,
+    }
+}
+
+/// `unit` as the units that copy it: itself, or, for a directory with more own entries
+/// than `limits.split_above`, buckets of about `limits.target_weight` entries (a chunk's
+/// share) and one unit for its deletions ([`Part`]). A directory whose listing failed is
+/// never cut: it is recursive.
+pub fn split(unit: Unit, limits: &PackLimits) -> Vec<Unit> {
+    let entries = unit.weight.saturating_sub(1);
+    let target = limits.target_weight.max(1);
+    if unit.recursive || unit.part != Part::Whole || entries <= limits.split_above.max(target) {
+        return vec![unit];
+    }
+    let of = entries.div_ceil(target.max(1)).min(u64::from(MAX_BUCKETS)) as u32;
+    let mut parts: Vec<Unit> = (0..of)
+        .map(|index| Unit {
+            weight: 1 + entries / u64::from(of),
+            part: Part::Bucket { index, of },
+            ..unit.clone()
+        })
+        .collect();
+    parts.push(Unit {
+        part: Part::Deletes,
+        ..unit
+    });
+    parts
 }
 
 /// A chunk being filled.
@@ -309,7 +392,7 @@ impl Default for Open {
 #[derive(Debug)]
 pub struct Packer {
     limits: PackLimits,
-    open: [Open; 4],
+    open: [Open; 6],
 }
 
 impl Packer {
@@ -321,8 +404,17 @@ impl Packer {
         }
     }
 
-    /// Adds a unit; returns the chunk of its kind that it closed because it did not fit.
-    pub fn push(&mut self, unit: Unit) -> Option<Chunk> {
+    /// Adds a unit, cut into parts when it is too heavy for one chunk ([`split`]); returns
+    /// the chunks it closed because they were full.
+    pub fn push(&mut self, unit: Unit) -> Vec<Chunk> {
+        split(unit, &self.limits)
+            .into_iter()
+            .filter_map(|part| self.push_one(part))
+            .collect()
+    }
+
+    /// Adds one unit; returns the chunk of its kind that it closed because it did not fit.
+    fn push_one(&mut self, unit: Unit) -> Option<Chunk> {
         let len = encoded_unit_len(&unit);
         let limits = self.limits;
         let open = &mut self.open[kind(&unit)];
@@ -351,7 +443,7 @@ impl Packer {
 /// Packs all `units`, in order, into chunks.
 pub fn pack(units: impl IntoIterator<Item = Unit>, limits: PackLimits) -> Vec<Chunk> {
     let mut packer = Packer::new(limits);
-    let mut chunks: Vec<Chunk> = units.into_iter().filter_map(|u| packer.push(u)).collect();
+    let mut chunks: Vec<Chunk> = units.into_iter().flat_map(|u| packer.push(u)).collect();
     chunks.extend(packer.finish());
     chunks
 }
@@ -369,6 +461,7 @@ mod tests {
             weight,
             excluded: vec![],
             mounts: vec![],
+            part: Default::default(),
         }
     }
 
@@ -436,6 +529,7 @@ mod tests {
             max_bytes: MAX_CHUNK_BYTES,
             max_units: 100,
             target_weight: 30,
+            split_above: u64::MAX,
         };
         let chunks = pack(units.clone(), limits);
         assert_eq!(
@@ -453,6 +547,7 @@ mod tests {
             max_bytes: HEADER_MAX + 10,
             max_units: 100,
             target_weight: u64::MAX,
+            split_above: u64::MAX,
         };
         assert_eq!(pack(units, limits).len(), 5);
         // A unit heavier than the target still gets a chunk, alone.
@@ -461,6 +556,7 @@ mod tests {
             max_bytes: MAX_CHUNK_BYTES,
             max_units: 100,
             target_weight: 10,
+            split_above: u64::MAX,
         };
         assert_eq!(pack(heavy, limits).len(), 2);
     }
@@ -496,6 +592,14 @@ mod tests {
                         .iter()
                         .map(|m| RelPath::from_bytes(&m.join(&b'/')).unwrap())
                         .collect(),
+                    part: match (recursive, weight % 5) {
+                        (false, 0) => Part::Deletes,
+                        (false, 1 | 2) => Part::Bucket {
+                            index: (weight % 7) as u32,
+                            of: 7 + (weight % 9) as u32,
+                        },
+                        _ => Part::Whole,
+                    },
                 },
             )
     }
@@ -515,9 +619,11 @@ mod tests {
             units in proptest::collection::vec(arb_unit(), 0..200),
             max_units in 1usize..20,
             target_weight in 1u64..u64::MAX,
+            split_above in prop_oneof![Just(u64::MAX), 0u64..1000],
         ) {
-            let limits = PackLimits { max_bytes: 600, max_units, target_weight };
+            let limits = PackLimits { max_bytes: 600, max_units, target_weight, split_above };
             let chunks = pack(units.clone(), limits);
+            let units: Vec<Unit> = units.into_iter().flat_map(|u| split(u, &limits)).collect();
             for chunk in &chunks {
                 prop_assert!(!chunk.units.is_empty());
                 prop_assert!(chunk.units.len() <= max_units);
@@ -531,10 +637,37 @@ mod tests {
                 prop_assert!(chunk.units.iter().all(|u| kind(u) == k));
             }
             // Within a kind, the order of the units is kept.
-            for k in 0..4 {
+            for k in 0..6 {
                 let flat: Vec<&Unit> = chunks.iter().flat_map(|c| &c.units).filter(|u| kind(u) == k).collect();
                 let expected: Vec<&Unit> = units.iter().filter(|u| kind(u) == k).collect();
                 prop_assert_eq!(flat, expected);
+            }
+        }
+
+        #[test]
+        fn a_directory_cut_into_buckets_copies_every_name_once_and_deletes_once(
+            entries in 0u64..200_000,
+            target in 1u64..50_000,
+            names in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..20), 0..200),
+        ) {
+            let dir = Unit { weight: 1 + entries, ..unit(b"flat", false, 0) };
+            let limits = PackLimits { target_weight: target, ..PackLimits::balanced(0, 1, 1) };
+            let parts = split(dir.clone(), &limits);
+            if entries <= limits.split_above.max(target) {
+                prop_assert_eq!(parts, vec![dir]);
+                return Ok(());
+            }
+            let deletes = parts.iter().filter(|u| u.part == Part::Deletes).count();
+            prop_assert_eq!(deletes, 1);
+            for u in &parts {
+                prop_assert_eq!((&u.path, u.recursive, &u.excluded), (&dir.path, false, &dir.excluded));
+                if let Part::Bucket { .. } = u.part {
+                    prop_assert!(u.weight <= 1 + target.max(entries.div_ceil(u64::from(MAX_BUCKETS))));
+                }
+            }
+            for name in &names {
+                let holders = parts.iter().filter(|u| u.part.holds(name)).count();
+                prop_assert_eq!(holders, 1, "{:?}", name);
             }
         }
 

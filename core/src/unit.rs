@@ -155,6 +155,52 @@ pub struct Unit {
     /// for a recursive unit any below it): before every copy each must still be one, since
     /// an unmounted file system looks like an empty directory to `--delete`.
     pub mounts: Vec<RelPath>,
+    /// Which of a non-recursive unit's own entries it copies: all of them, or one part of a
+    /// directory too heavy for one unit ([`Part`]).
+    pub part: Part,
+}
+
+/// The part of a directory's own entries that a non-recursive unit stands for. A directory
+/// with more entries than a chunk's share is cut into buckets by a hash of each entry's name
+/// (so every name, also one that appears after planning, is in exactly one bucket, and no
+/// names need to be stored in the plan), and its deletions are one unit of their own, so
+/// that `--delete` of the directory runs exactly once, with every guard of `--delete`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// Every entry.
+    #[default]
+    Whole,
+    /// The entries whose name hashes to bucket `index` of `of` ([`bucket_of`]); nothing is
+    /// deleted.
+    Bucket {
+        /// This bucket, below `of`.
+        index: u32,
+        /// Buckets of the directory.
+        of: u32,
+    },
+    /// Only the deletions of the directory's extraneous entries: nothing is transferred.
+    Deletes,
+}
+
+/// The bucket of `name` among `of` (FNV-1a, 64 bits: the same on every host and version).
+pub fn bucket_of(name: &[u8], of: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(of.max(1))) as u32
+}
+
+impl Part {
+    /// Whether the entry `name` of the directory is copied by this part.
+    pub fn holds(self, name: &[u8]) -> bool {
+        match self {
+            Part::Whole => true,
+            Part::Bucket { index, of } => bucket_of(name, of) == index,
+            Part::Deletes => false,
+        }
+    }
 }
 
 impl Unit {

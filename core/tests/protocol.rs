@@ -67,6 +67,7 @@ fn chunk_bytes() -> Vec<u8> {
             weight: 64,
             excluded: vec![],
             mounts: vec![],
+            part: Default::default(),
         }],
     }
     .encode()

@@ -29,6 +29,9 @@ pub struct SimConfig {
     pub attempts: u32,
     /// `--max-delete`: the session's budget of deletions (with `--delete`).
     pub max_delete: Option<u64>,
+    /// Files added to one directory of the source, making it flat enough to be cut into
+    /// buckets when it weighs more than a chunk's share (0: none).
+    pub flat_files: u64,
     /// `--chunk-entries`.
     pub chunk_entries: u64,
     /// ZooKeeper session timeout.
@@ -125,6 +128,10 @@ impl SimConfig {
                 0 => Some(rng.gen_range(0..=60)),
                 _ => None,
             },
+            flat_files: match rng.gen_range(0..2) {
+                0 => rng.gen_range(1100..2500),
+                _ => 0,
+            },
         }
     }
 
@@ -152,6 +159,7 @@ impl SimConfig {
             fault_every: Duration::from_secs(3600),
             rsync_fail_permille: 0,
             max_delete: None,
+            flat_files: 0,
             full_crash: false,
             crash_master_publishing: false,
             crash_master_cleaning: false,
@@ -177,7 +185,7 @@ impl fmt::Display for SimConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed {}: {} workers, {} dests, {} dirs, depth {}, delete {}, max-delete {:?}, dry-run {}, prefilled {}, attempts {}, chunk-entries {}, session timeout {:?} (granted {:?}), max latency {:?}, safety {:?}, faults {} (every {:?}, rsync failures {}‰, full crash {}, master crash publishing {} / cleaning {})",
+            "seed {}: {} workers, {} dests, {} dirs, depth {}, delete {}, max-delete {:?}, flat files {}, dry-run {}, prefilled {}, attempts {}, chunk-entries {}, session timeout {:?} (granted {:?}), max latency {:?}, safety {:?}, faults {} (every {:?}, rsync failures {}‰, full crash {}, master crash publishing {} / cleaning {})",
             self.seed,
             self.workers,
             self.dests,
@@ -185,6 +193,7 @@ impl fmt::Display for SimConfig {
             self.depth,
             self.delete,
             self.max_delete,
+            self.flat_files,
             self.dry_run,
             self.prefilled,
             self.attempts,

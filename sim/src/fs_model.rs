@@ -51,7 +51,12 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Whether `path` is `dir` or below it.
+/// The length of the last component of `path`.
+pub fn name_len(path: &[u8]) -> usize {
+    path.iter().rev().take_while(|&&b| b != b'/').count()
+}
+
+/// Whether `path` is `dir` or below it (every path is below the root, `""`).
 pub fn is_within(path: &[u8], dir: &[u8]) -> bool {
     dir.is_empty()
         || path == dir
@@ -94,6 +99,23 @@ impl Tree {
             }
         }
         tree
+    }
+
+    /// Adds `files` files to one directory chosen by `next` (a flat directory, to be cut
+    /// into buckets).
+    pub fn add_flat(&mut self, files: u64, mut next: impl FnMut(u64) -> u64) {
+        let dirs: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .filter(|(_, n)| **n == Node::Dir)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let dir = dirs[next(dirs.len() as u64) as usize].clone();
+        for f in 0..files {
+            let node = Node::File(next(1 << 20) + 1);
+            self.entries
+                .insert(join(&dir, format!("flat{f}").as_bytes()), node);
+        }
     }
 
     /// A balanced tree: `fanout` subdirectories at each of `levels` levels, and `files`

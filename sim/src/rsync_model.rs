@@ -34,6 +34,8 @@ struct Flags {
     recursive: bool,
     delete: bool,
     dry_run: bool,
+    /// `--existing --ignore-existing`: nothing is created or updated, only deleted.
+    deletes_only: bool,
 }
 
 fn flags(inv: &RsyncInvocation) -> Flags {
@@ -42,6 +44,7 @@ fn flags(inv: &RsyncInvocation) -> Flags {
         recursive: has("-r"),
         delete: has("--delete"),
         dry_run: has("--dry-run") || has("-n"),
+        deletes_only: has("--existing") && has("--ignore-existing"),
     }
 }
 
@@ -86,6 +89,23 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                 return out;
             }
             budget -= 1;
+            if is_single(entry, f.recursive) {
+                // `dir/name` with -d: that one entry (a directory without its contents).
+                match src.get(entry) {
+                    None => out.code = out.code.max(23),
+                    Some(node) => {
+                        out.work += 1;
+                        if !f.dry_run && !f.deletes_only && !same_kind(dst.get(entry), node) {
+                            if dst.get(entry).is_some() && node == Node::Dir {
+                                dst.remove(entry);
+                            }
+                            dst.put(entry, node);
+                            out.changed += 1;
+                        }
+                    }
+                }
+                continue;
+            }
             let (dir, own_only) = entry_dir(entry, f.recursive);
             if src.get(&dir) != Some(Node::Dir) {
                 // rsync: link_stat "…" failed: No such file or directory (2)
@@ -114,6 +134,9 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                 continue;
             }
             if dst.get(&dir) != Some(Node::Dir) {
+                if f.deletes_only {
+                    continue; // --existing: a missing directory is not created
+                }
                 dst.put(&dir, Node::Dir);
                 out.changed += 1;
             }
@@ -134,13 +157,11 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                 }
             }
             for (p, node) in wanted {
+                if f.deletes_only {
+                    break;
+                }
                 let current = dst.get(&p);
-                let same = match (current, node) {
-                    (Some(Node::Dir), Node::Dir) => true,
-                    (Some(a), b) => a == b,
-                    (None, _) => false,
-                };
-                if !same {
+                if !same_kind(current, node) {
                     if current.is_some() && current != Some(Node::Dir) && node == Node::Dir {
                         dst.remove(&p);
                     }
@@ -155,6 +176,21 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
         out.code = out.code.max(25);
     }
     out
+}
+
+/// Whether a `--files-from` entry names one entry rather than a directory to copy: with
+/// `-d`, anything but `.` and `dir/.` (a bucket's `dir/name`).
+fn is_single(entry: &[u8], recursive: bool) -> bool {
+    !recursive && entry != b"." && !entry.ends_with(b"/.")
+}
+
+/// Whether the destination's entry already is what the source's is.
+fn same_kind(current: Option<Node>, node: Node) -> bool {
+    match (current, node) {
+        (Some(Node::Dir), Node::Dir) => true,
+        (Some(a), b) => a == b,
+        (None, _) => false,
+    }
 }
 
 /// The entries at the destination under `dir` (its own, or its whole subtree) that the
@@ -207,6 +243,7 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             files_from,
             excludes: ex,
+            buckets: Vec::new(),
         }
     }
 

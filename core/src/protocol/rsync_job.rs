@@ -15,7 +15,7 @@ use super::params::SessionParams;
 use super::records::{PlanRecord, Secret, TreeId};
 use super::source_tree::Guards;
 use crate::plan::Chunk;
-use crate::unit::Unit;
+use crate::unit::{Part, RelPath, Unit};
 
 /// One rsync process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,41 @@ pub struct RsyncInvocation {
     pub files_from: Vec<u8>,
     /// Exclude rules for `--exclude-from`, NUL-terminated; empty when there are none.
     pub excludes: Vec<u8>,
+    /// Buckets of directories ([`Part::Bucket`]) whose entries the driver lists when the
+    /// run starts and appends to `files_from` ([`Bucket::entries`]).
+    pub buckets: Vec<Bucket>,
+}
+
+/// The entries of a directory in one bucket, listed when the run starts: a name that
+/// appeared after planning is in exactly one bucket too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// The directory, relative to the root.
+    pub dir: RelPath,
+    /// Its bucket.
+    pub part: Part,
+    /// Names of subdirectories the walk excluded.
+    pub excluded: Vec<Vec<u8>>,
+}
+
+impl Bucket {
+    /// The `--files-from` entries (`dir/name`, NUL-terminated) of the names of the
+    /// directory's entries that are in this bucket.
+    pub fn entries<'a>(&self, names: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for name in names {
+            if !self.part.holds(name) || self.excluded.iter().any(|e| e == name) {
+                continue;
+            }
+            if !self.dir.is_root() {
+                out.extend_from_slice(self.dir.as_bytes());
+                out.push(b'/');
+            }
+            out.extend_from_slice(name);
+            out.push(0);
+        }
+        out
+    }
 }
 
 /// The rsync processes of one chunk, run one after the other.
@@ -104,19 +139,41 @@ impl RsyncJob {
     ) -> RsyncJob {
         // (recursive, delete) -> invocation, in a fixed order: non-recursive first, so a
         // parent's own entries usually exist before its subtrees are filled.
-        let mut groups: Vec<((bool, bool), RsyncInvocation)> = Vec::new();
+        let mut groups: Vec<((bool, bool, u8), RsyncInvocation)> = Vec::new();
         for unit in &chunk.units {
-            let key = (unit.recursive, params.delete && !unit.listing_failed);
+            let part = match unit.part {
+                Part::Whole => 0,
+                Part::Bucket { .. } => 1,
+                // Without --delete there is nothing to do.
+                Part::Deletes if !params.delete => continue,
+                Part::Deletes => 2,
+            };
+            let delete = params.delete && !unit.listing_failed && part != 1;
+            let key = (unit.recursive, delete, part);
             let at = match groups.iter().position(|(k, _)| *k == key) {
                 Some(at) => at,
                 None => {
-                    groups.push((key, invocation_args(key.0, key.1, params)));
+                    let mut inv = invocation_args(key.0, key.1, params);
+                    if part == 2 {
+                        // Deletions only: nothing new is created, nothing there updated.
+                        inv.args
+                            .extend(["--existing", "--ignore-existing"].map(String::from));
+                    }
+                    groups.push((key, inv));
                     groups.len() - 1
                 }
             };
             let inv = &mut groups[at].1;
-            inv.files_from.extend_from_slice(&entry(unit));
-            inv.files_from.push(0);
+            if let Part::Bucket { .. } = unit.part {
+                inv.buckets.push(Bucket {
+                    dir: unit.path.clone(),
+                    part: unit.part,
+                    excluded: unit.excluded.clone(),
+                });
+            } else {
+                inv.files_from.extend_from_slice(&entry(unit));
+                inv.files_from.push(0);
+            }
             for name in &unit.excluded {
                 inv.excludes.push(b'/');
                 if !unit.path.is_root() {
@@ -128,7 +185,7 @@ impl RsyncJob {
                 inv.excludes.extend_from_slice(b"/\0");
             }
         }
-        groups.sort_by_key(|((recursive, delete), _)| (*recursive, !*delete));
+        groups.sort_by_key(|((recursive, delete, part), _)| (*recursive, !*delete, *part));
         RsyncJob {
             chunk: chunk_name.to_owned(),
             dest: dest.to_owned(),
@@ -144,6 +201,7 @@ impl RsyncJob {
                     .units
                     .iter()
                     .filter(|u| params.delete && !u.recursive && !u.listing_failed)
+                    .filter(|u| !matches!(u.part, Part::Bucket { .. }))
                     .map(|u| (u.path.clone(), u.weight.saturating_sub(1)))
                     .collect(),
                 delete_guard: params.delete_guard,
@@ -201,6 +259,7 @@ fn invocation_args(recursive: bool, delete: bool, params: &SessionParams) -> Rsy
         args,
         files_from: Vec::new(),
         excludes: Vec::new(),
+        buckets: Vec::new(),
     }
 }
 
@@ -221,6 +280,7 @@ mod tests {
             weight: 1,
             excluded: Vec::new(),
             mounts: vec![],
+            part: Default::default(),
         }
     }
 

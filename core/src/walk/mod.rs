@@ -220,6 +220,7 @@ impl<T: FileTree> Walker<'_, T> {
                 weight,
                 excluded: vec![],
                 mounts: vec![],
+                part: Default::default(),
             };
             return Walk {
                 units: vec![unit],
@@ -236,6 +237,7 @@ impl<T: FileTree> Walker<'_, T> {
                     weight: Unit::recursive_weight(0),
                     excluded: vec![],
                     mounts: vec![],
+                    part: Default::default(),
                 };
                 let errors = vec![ListError { path: full, error }];
                 return Walk {
@@ -264,6 +266,7 @@ impl<T: FileTree> Walker<'_, T> {
             weight: 1 + listing.entries,
             excluded,
             mounts: vec![],
+            part: Default::default(),
         };
         let parts: Vec<Walk> = children
             .into_par_iter()

@@ -52,6 +52,7 @@ pub fn unit(path: &str, recursive: bool, weight: u64) -> Unit {
         weight,
         excluded: vec![],
         mounts: vec![],
+        part: Default::default(),
     }
 }
 

@@ -148,6 +148,17 @@ async fn run_job(
     let mut tail = String::new();
     let mut skipped = 0;
     for (n, inv) in job.invocations.iter().enumerate() {
+        let listed;
+        let inv = match inv.buckets.is_empty() {
+            true => inv,
+            false => match list_buckets(&dir, inv).await {
+                Ok(with_entries) => {
+                    listed = with_entries;
+                    &listed
+                }
+                Err(reason) => return RsyncOutcome::UnitChanged(reason),
+            },
+        };
         let lists = match Lists::write(ctx.lists.path(), id, n, inv) {
             Ok(lists) => lists,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
@@ -234,6 +245,41 @@ async fn run_job(
         stderr_tail: tail,
         deletions_skipped: skipped,
     }
+}
+
+/// `inv` with the entries of its buckets appended to its file list: each bucket's directory
+/// listed now, below the checked directory `dir` (off the async threads: a listing can
+/// hang on a dead file system).
+async fn list_buckets(
+    dir: &std::fs::File,
+    inv: &RsyncInvocation,
+) -> Result<RsyncInvocation, String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let root = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    let mut inv = inv.clone();
+    let buckets = std::mem::take(&mut inv.buckets);
+    let entries = tokio::task::spawn_blocking(move || {
+        let mut entries = Vec::new();
+        for bucket in &buckets {
+            let path = bucket.dir.under(&root);
+            let shown = || bucket.dir.under(Path::new(".")).display().to_string();
+            let names: Vec<std::ffi::OsString> = std::fs::read_dir(&path)
+                .and_then(|rd| rd.map(|e| e.map(|e| e.file_name())).collect())
+                .map_err(|e| {
+                    format!(
+                        "cannot list {} for its bucket ({e}): no rsync was run",
+                        shown()
+                    )
+                })?;
+            entries.extend(bucket.entries(names.iter().map(|n| n.as_bytes())));
+        }
+        Ok::<_, String>(entries)
+    })
+    .await
+    .map_err(|e| format!("the listing of a bucket failed: {e}"))??;
+    inv.files_from.extend(entries);
+    Ok(inv)
 }
 
 /// Checks the source before a run: no overlap with the destination's tree on this host, the

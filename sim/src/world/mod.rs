@@ -221,7 +221,11 @@ impl World {
         let src = if cfg.scale.is_some() {
             Tree::balanced(cfg.dirs, 3, 1)
         } else {
-            Tree::generate(cfg.dirs, |n| rng.gen_range(0..n.max(1)))
+            let mut tree = Tree::generate(cfg.dirs, |n| rng.gen_range(0..n.max(1)));
+            if cfg.flat_files > 0 {
+                tree.add_flat(cfg.flat_files, |n| rng.gen_range(0..n.max(1)));
+            }
+            tree
         };
         let dst = if cfg.prefilled {
             let mut old = src.clone();

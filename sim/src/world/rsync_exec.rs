@@ -48,6 +48,7 @@ impl World {
             self.schedule(Duration::from_micros(200), Event::Local { c, inc, input });
             return Ok(());
         }
+        let job = expand_buckets(job, &self.src);
         delete_safety::check_spawn(
             &name,
             &job.chunk,
@@ -254,6 +255,24 @@ impl World {
             }
         }
     }
+}
+
+/// `job` with the entries of its buckets in its file lists, as the real driver lists them
+/// when the run starts (`launcher/src/agent/rsync_run.rs`).
+fn expand_buckets(mut job: RsyncJob, src: &Tree) -> RsyncJob {
+    for inv in &mut job.invocations {
+        for bucket in std::mem::take(&mut inv.buckets) {
+            let dir = bucket.dir.as_bytes();
+            let names: Vec<Vec<u8>> = src
+                .children(dir)
+                .into_iter()
+                .map(|(p, _)| p[p.len() - crate::fs_model::name_len(&p)..].to_vec())
+                .collect();
+            let entries = bucket.entries(names.iter().map(Vec::as_slice));
+            inv.files_from.extend(entries);
+        }
+    }
+    job
 }
 
 fn exited(code: i32, t: &rsync_model::Transfer, stderr: &str) -> RsyncOutcome {

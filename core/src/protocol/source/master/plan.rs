@@ -192,7 +192,7 @@ impl Source {
             TARGET_CHUNKS,
             self.cfg.min_chunk_weight.max(1),
         ));
-        let mut chunks: Vec<Chunk> = units.into_iter().filter_map(|u| packer.push(u)).collect();
+        let mut chunks: Vec<Chunk> = units.into_iter().flat_map(|u| packer.push(u)).collect();
         chunks.extend(packer.finish());
         let first = self.master.next_index;
         let queue: VecDeque<(String, Vec<u8>)> = chunks
