@@ -49,10 +49,13 @@ fn a_hung_source_read_fails_its_chunk_after_the_timeout_instead_of_holding_the_s
     c.source("w", &mnt, &opts);
     let codes = c.wait_all(LIMIT);
     let logs = c.all_logs();
-    assert_eq!(
-        codes[1],
-        Some(1),
-        "the master reports a failed chunk: {codes:?}\n{logs}"
+    // Whichever source is the master reports the failed chunk (exit 1); the other exits 0.
+    let mut sources = codes[1..].to_vec();
+    sources.sort();
+    assert_eq!(sources, vec![Some(0), Some(1)], "{codes:?}\n{logs}");
+    assert!(
+        logs.contains("zkrsync: session hung finished with failures"),
+        "{logs}"
     );
     assert!(logs.contains("rsync moved no data for 3 s"), "{logs}");
     assert!(logs.contains("attempt 2 of 2"), "{logs}");
