@@ -2,6 +2,8 @@
 
 #![deny(missing_docs)]
 
+pub mod content;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

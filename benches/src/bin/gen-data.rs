@@ -6,10 +6,10 @@
 #![deny(missing_docs)]
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use zkrsync_benches::content::{write_file, Rng};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -32,21 +32,6 @@ struct Args {
     seed: u64,
 }
 
-/// xorshift64*: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 fn leaves(root: &Path, fanout: u32, levels: u32) -> Vec<PathBuf> {
     let mut dirs = vec![root.to_path_buf()];
     for _ in 0..levels {
@@ -58,25 +43,9 @@ fn leaves(root: &Path, fanout: u32, levels: u32) -> Vec<PathBuf> {
     dirs
 }
 
-fn write_file(path: &Path, size: u64, rng: &mut Rng) -> std::io::Result<()> {
-    let mut f = fs::File::create(path)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut left = size as usize;
-    while left > 0 {
-        let n = left.min(buf.len());
-        for chunk in buf[..n].chunks_mut(8) {
-            let v = rng.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        f.write_all(&buf[..n])?;
-        left -= n;
-    }
-    Ok(())
-}
-
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let mut rng = Rng(a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(a.seed);
     let leaves = leaves(&a.dir, a.fanout, a.levels);
     let (mut files, mut bytes) = (0u64, 0u64);
     for leaf in &leaves {
