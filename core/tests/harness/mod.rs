@@ -20,6 +20,7 @@ use zkrsync_core::protocol::*;
 pub mod fake_zk;
 pub mod master;
 pub mod render;
+pub mod worker;
 pub use fake_zk::*;
 pub use render::*;
 
