@@ -254,6 +254,18 @@ impl World {
             self.schedule_at(at, Event::OpenSession { c, inc });
             return Ok(());
         }
+        if inc == 1 && (self.ended || self.summary.is_some()) {
+            // Its first connection comes after the session ended. For real it would begin
+            // a new, empty session and wait for destinations (a gap of the product: the kept
+            // outcome of a finished session is to let it leave); here, as with a restart
+            // after the end, it is not started.
+            let cl = &mut self.clients[c];
+            cl.machine = None;
+            cl.exit_code = Some(0);
+            let name = cl.name.clone();
+            self.note(format!("{name}: connects after the session ended: stopped"));
+            return Ok(());
+        }
         let session = self.zk.open_session();
         let cl = &mut self.clients[c];
         cl.session = Some(session);

@@ -104,6 +104,12 @@ impl Source {
         self.view.election = names.clone();
         let Some(me) = self.me.clone() else { return };
         let Some(pos) = names.iter().position(|n| *n == me) else {
+            if self.standing_by {
+                // Stood by a finishing session and its master's cleanup removed this
+                // node with the rest: the session is over, not lost. Joining again would
+                // create a new, empty session with no destination.
+                return self.core.leave_complete();
+            }
             self.core.reqs.log(
                 Level::Warn,
                 "this source's election node is gone: joining again with a new session",
