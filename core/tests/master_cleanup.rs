@@ -321,3 +321,71 @@ fn master_takeover_half_cleaned() {
     assert!(!h.zk.exists(ROOT));
     finish("master_takeover_half_cleaned", &h);
 }
+
+/// A source standing by a finishing session leaves (exit 0) when the master's cleanup
+/// removes the session and its election node with it, instead of taking the lost node for
+/// an error and joining again: that re-created an empty session of the same name, which a
+/// late source then took for a new one (simulator seed 2764).
+#[test]
+fn a_source_standing_by_leaves_when_the_cleanup_removes_its_election_node() {
+    let l = layout();
+    let chunks = [
+        chunk(vec![unit("a", false, 3)]),
+        chunk(vec![unit("b", false, 2), unit("b/x", false, 1)]),
+    ];
+    let plan = PlanRecord {
+        ready: true,
+        chunks: 3,
+        units: 4,
+        root_nonempty: true,
+        top_dirs: vec![],
+    };
+    // The old master deleted chunk 2 and every result after recording the summary.
+    let mut zk = session_zk(plan, &chunks, 2);
+    zk.create(
+        &l.stop(),
+        &StopRecord::Done.encode(),
+        CreateMode::Persistent,
+    );
+    let recorded = SummaryRecord {
+        chunks: 3,
+        units: 4,
+        done: 2,
+        stats: RsyncStats {
+            files: 15,
+            ..Default::default()
+        },
+        failed: vec![(
+            "0000000001".into(),
+            "rsync exited with 23: some files could not be transferred".into(),
+        )],
+    };
+    zk.create(&l.summary(), &recorded.encode(), CreateMode::Persistent);
+    let old = zk.create(
+        &format!("{ROOT}/election/s-"),
+        b"h-0",
+        CreateMode::EphemeralSequential,
+    );
+    let mut h = start(zk, 1);
+    assert!(!h.m.is_master());
+    assert!(has_log(
+        &h,
+        Level::Info,
+        "the session is finishing: standing by"
+    ));
+    let _ = old;
+    h.at(ms(2000));
+    h.note("the old master's cleanup removes every election node");
+    let election = format!("{ROOT}/election");
+    for name in h.zk.children(&election) {
+        h.zk.delete(&format!("{election}/{name}"));
+    }
+    h.settle();
+    assert_eq!(exit(&h).code, exit_code::OK);
+    assert!(!has_log(
+        &h,
+        Level::Warn,
+        "this source's election node is gone"
+    ));
+    assert!(!h.m.is_master());
+}

@@ -79,8 +79,10 @@ fn pinned_seeds() {
 /// rsync over a sub-mount unmounted on its host (without the mount guard); 10801 and 28347,
 /// an agent frozen while its rsync ended, that on waking started the next run of the chunk
 /// (under the --max-delete budget) before it learnt that its session had expired and the
-/// chunk was another worker's; 2764, a source standing by a finishing session that, when
-/// the cleanup removed its election node, joined again and made a new, empty session.
+/// chunk was another worker's; 2764, a source whose first connection came after the
+/// session had ended (its one chunk failed within 25 ms), which began a new, empty session
+/// with no destination (now not started, as a restart after the end is not; the README says
+/// what a real late source does).
 const PINNED: &[u64] = &[
     18, 1911, 43, 5, 1508, 10870, 42, 19008, 1218, 2855, 391, 10801, 28347, 2764,
 ];

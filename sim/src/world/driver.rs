@@ -38,6 +38,7 @@ impl World {
         cl.exit_code = None;
         cl.session = None;
         cl.wants_session = true;
+        cl.ever_connected = false;
         cl.disconnected = false;
         cl.partition = None;
         cl.inflight.clear();

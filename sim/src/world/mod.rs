@@ -301,6 +301,7 @@ impl World {
             exit_code: None,
             session: None,
             wants_session: false,
+            ever_connected: false,
             disconnected: false,
             partition: None,
             inflight: BTreeSet::new(),

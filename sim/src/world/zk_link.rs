@@ -254,7 +254,7 @@ impl World {
             self.schedule_at(at, Event::OpenSession { c, inc });
             return Ok(());
         }
-        if inc == 1 && (self.ended || self.summary.is_some()) {
+        if inc == 1 && !cl.ever_connected && (self.ended || self.summary.is_some()) {
             // Its first connection comes after the session ended. For real it would begin
             // a new, empty session and wait for destinations (a gap of the product: the kept
             // outcome of a finished session is to let it leave); here, as with a restart
@@ -270,6 +270,7 @@ impl World {
         let cl = &mut self.clients[c];
         cl.session = Some(session);
         cl.wants_session = false;
+        cl.ever_connected = true;
         cl.disconnected = false;
         cl.inflight.clear();
         cl.last_arrival = self.now;
