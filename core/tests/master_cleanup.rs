@@ -255,45 +255,7 @@ fn master_clean_expired_after_final_multi() {
 /// waiting for nobody, finds the recorded summary and reports its counts.
 #[test]
 fn master_takeover_half_cleaned() {
-    let l = layout();
-    let chunks = [
-        chunk(vec![unit("a", false, 3)]),
-        chunk(vec![unit("b", false, 2), unit("b/x", false, 1)]),
-    ];
-    let plan = PlanRecord {
-        ready: true,
-        chunks: 3,
-        units: 4,
-        root_nonempty: true,
-        top_dirs: vec![],
-    };
-    // The old master deleted chunk 2 and every result after recording the summary.
-    let mut zk = session_zk(plan, &chunks, 2);
-    zk.create(
-        &l.stop(),
-        &StopRecord::Done.encode(),
-        CreateMode::Persistent,
-    );
-    let recorded = SummaryRecord {
-        chunks: 3,
-        units: 4,
-        done: 2,
-        stats: RsyncStats {
-            files: 15,
-            ..Default::default()
-        },
-        failed: vec![(
-            "0000000001".into(),
-            "rsync exited with 23: some files could not be transferred".into(),
-        )],
-    };
-    zk.create(&l.summary(), &recorded.encode(), CreateMode::Persistent);
-    let old = zk.create(
-        &format!("{ROOT}/election/s-"),
-        b"h-0",
-        CreateMode::EphemeralSequential,
-    );
-    let mut h = start(zk, 1);
+    let (mut h, old) = joins_a_half_cleaned_session();
     assert!(!h.m.is_master());
     assert!(has_log(
         &h,
@@ -328,6 +290,33 @@ fn master_takeover_half_cleaned() {
 /// late source then took for a new one (simulator seed 2764).
 #[test]
 fn a_source_standing_by_leaves_when_the_cleanup_removes_its_election_node() {
+    let (mut h, _old) = joins_a_half_cleaned_session();
+    assert!(!h.m.is_master());
+    assert!(has_log(
+        &h,
+        Level::Info,
+        "the session is finishing: standing by"
+    ));
+    h.at(ms(2000));
+    h.note("the old master's cleanup removes every election node");
+    let election = format!("{ROOT}/election");
+    for name in h.zk.children(&election) {
+        h.zk.delete(&format!("{election}/{name}"));
+    }
+    h.settle();
+    assert_eq!(exit(&h).code, exit_code::OK);
+    assert!(!has_log(
+        &h,
+        Level::Warn,
+        "this source's election node is gone"
+    ));
+    assert!(!h.m.is_master());
+}
+
+/// A session whose master recorded the summary (3 chunks, 2 done, 1 failed) and deleted
+/// chunk 2 and every result, with `stop` set and the master's election node still there;
+/// a source joins it. Returns the source and the old master's election node.
+fn joins_a_half_cleaned_session() -> (Harness<Source>, String) {
     let l = layout();
     let chunks = [
         chunk(vec![unit("a", false, 3)]),
@@ -366,26 +355,5 @@ fn a_source_standing_by_leaves_when_the_cleanup_removes_its_election_node() {
         b"h-0",
         CreateMode::EphemeralSequential,
     );
-    let mut h = start(zk, 1);
-    assert!(!h.m.is_master());
-    assert!(has_log(
-        &h,
-        Level::Info,
-        "the session is finishing: standing by"
-    ));
-    let _ = old;
-    h.at(ms(2000));
-    h.note("the old master's cleanup removes every election node");
-    let election = format!("{ROOT}/election");
-    for name in h.zk.children(&election) {
-        h.zk.delete(&format!("{election}/{name}"));
-    }
-    h.settle();
-    assert_eq!(exit(&h).code, exit_code::OK);
-    assert!(!has_log(
-        &h,
-        Level::Warn,
-        "this source's election node is gone"
-    ));
-    assert!(!h.m.is_master());
+    (start(zk, 1), old)
 }
