@@ -255,14 +255,7 @@ fn master_clean_expired_after_final_multi() {
 /// waiting for nobody, finds the recorded summary and reports its counts.
 #[test]
 fn master_takeover_half_cleaned() {
-    let (mut h, old) = joins_a_half_cleaned_session();
-    assert!(!h.m.is_master());
-    assert!(has_log(
-        &h,
-        Level::Info,
-        "the session is finishing: standing by"
-    ));
-    h.at(ms(2000));
+    let (mut h, old) = stands_by_a_half_cleaned_session();
     h.note("the old master dies: its election node goes");
     h.zk.delete(&old);
     h.settle();
@@ -290,14 +283,7 @@ fn master_takeover_half_cleaned() {
 /// late source then took for a new one (simulator seed 2764).
 #[test]
 fn a_source_standing_by_leaves_when_the_cleanup_removes_its_election_node() {
-    let (mut h, _old) = joins_a_half_cleaned_session();
-    assert!(!h.m.is_master());
-    assert!(has_log(
-        &h,
-        Level::Info,
-        "the session is finishing: standing by"
-    ));
-    h.at(ms(2000));
+    let (mut h, _old) = stands_by_a_half_cleaned_session();
     h.note("the old master's cleanup removes every election node");
     let election = format!("{ROOT}/election");
     for name in h.zk.children(&election) {
@@ -315,8 +301,9 @@ fn a_source_standing_by_leaves_when_the_cleanup_removes_its_election_node() {
 
 /// A session whose master recorded the summary (3 chunks, 2 done, 1 failed) and deleted
 /// chunk 2 and every result, with `stop` set and the master's election node still there;
-/// a source joins it. Returns the source and the old master's election node.
-fn joins_a_half_cleaned_session() -> (Harness<Source>, String) {
+/// a source joins it and stands by (checked), and 2 s pass. Returns the source and the old
+/// master's election node.
+fn stands_by_a_half_cleaned_session() -> (Harness<Source>, String) {
     let l = layout();
     let chunks = [
         chunk(vec![unit("a", false, 3)]),
@@ -355,5 +342,13 @@ fn joins_a_half_cleaned_session() -> (Harness<Source>, String) {
         b"h-0",
         CreateMode::EphemeralSequential,
     );
-    (start(zk, 1), old)
+    let mut h = start(zk, 1);
+    assert!(!h.m.is_master());
+    assert!(has_log(
+        &h,
+        Level::Info,
+        "the session is finishing: standing by"
+    ));
+    h.at(ms(2000));
+    (h, old)
 }
