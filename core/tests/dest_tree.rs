@@ -10,7 +10,7 @@ use std::time::Duration;
 use harness::{check_golden, FakeZk, Harness};
 use zkrsync_core::protocol::dest::{probe_name, ProbeRecord};
 use zkrsync_core::protocol::layout::Dir;
-use zkrsync_core::protocol::records::{DestRecord, DestTreeRecord};
+use zkrsync_core::protocol::records::{DestRecord, DestTreeRecord, OutcomeRecord};
 use zkrsync_core::protocol::*;
 
 const ROOT: &str = "/zkrsync/s1";
@@ -36,6 +36,7 @@ fn dest(id: &str, token: &str) -> Dest {
         session_timeout: Duration::from_secs(9),
         path: "/dst".into(),
         token: token.into(),
+        run: Some("run-1".into()),
     })
 }
 
@@ -294,6 +295,7 @@ fn a_destination_that_loses_the_race_to_be_first_removes_its_probe_and_reads_the
 fn a_tree_in_use_by_another_live_session_is_refused_and_a_stale_probe_is_removed() {
     let mut zk = session_zk();
     zk.create("/zkrsync/other", b"", CreateMode::Persistent);
+    zk.create("/zkrsync/other/dests", b"", CreateMode::Persistent);
     let live = probe("/zkrsync/other", "other", "x1", "t");
     let mut r = Rig::new(dest("d1", "tok-1"), zk, &[(".zkrsync-other-x1", live)]);
     r.start();
@@ -307,19 +309,33 @@ fn a_tree_in_use_by_another_live_session_is_refused_and_a_stale_probe_is_removed
     assert!(desttree(&r.h.zk).is_none(), "nothing recorded");
     assert_eq!(r.files.len(), 1, "nothing written");
 
-    // A probe of a session that is gone, and a file that is not a probe at all.
+    // A probe of a session that is gone, one of a session that finished (it keeps only its
+    // outcome), and a file that is not a probe at all.
     let stale = probe("/elsewhere/old", "old", "x1", "t");
+    let finished = probe("/zkrsync/fin", "fin", "x1", "t");
+    let mut zk = session_zk();
+    zk.create("/zkrsync/fin", b"", CreateMode::Persistent);
+    zk.create("/zkrsync/fin/outcome", b"", CreateMode::Persistent);
     let mut r = Rig::new(
         dest("d1", "tok-1"),
-        session_zk(),
+        zk,
         &[
             (".zkrsync-old-x1", stale),
+            (".zkrsync-fin-x1", finished),
             (".zkrsync-notes", b"my notes\n".to_vec()),
         ],
     );
     r.start();
     assert!(r.registered(), "{}", r.h.transcript.text());
-    assert!(r.h.has_output(|o| matches!(o, Output::Log { level: Level::Warn, message } if message == "removing the stale probe file /dst/.zkrsync-old-x1: session old is no longer in ZooKeeper")));
+    for session in ["old", "fin"] {
+        let said = format!("removing the stale probe file /dst/.zkrsync-{session}-x1: session {session} is not running any more");
+        assert!(
+            r.h.has_output(
+                |o| matches!(o, Output::Log { level: Level::Warn, message } if *message == said)
+            ),
+            "{said}"
+        );
+    }
     assert_eq!(
         r.files.keys().collect::<Vec<_>>(),
         [".zkrsync-notes", ".zkrsync-s1-d1"]
@@ -362,4 +378,42 @@ fn a_destination_proves_its_tree_again_after_its_session_expired_mid_proof() {
             })
             .count();
     assert_eq!(lists, 2);
+}
+
+/// A finished session keeps only its outcome: a destination of the run that finished
+/// leaves without touching its tree; one of another run removes the outcome and registers
+/// in the session started anew.
+#[test]
+fn a_destination_coming_to_a_finished_session_leaves_if_it_was_of_its_run() {
+    let finished = |run: &str| {
+        let mut zk = FakeZk::new();
+        zk.create("/zkrsync", b"", CreateMode::Persistent);
+        zk.create(ROOT, b"", CreateMode::Persistent);
+        let outcome = OutcomeRecord {
+            run: Some(run.into()),
+            ..OutcomeRecord::default()
+        };
+        zk.create(
+            &layout().outcome(),
+            &outcome.encode(),
+            CreateMode::Persistent,
+        );
+        zk
+    };
+    let mut r = Rig::new(dest("d1", "tok-1"), finished("run-1"), &[]);
+    r.h.feed(Input::Session(SessionEvent::Connected {
+        new_session: true,
+        timeout: Duration::from_secs(9),
+    }));
+    r.run();
+    let exit = r.exit().expect("left");
+    assert_eq!(exit.code, exit_code::OK);
+    assert!(!r.registered());
+    assert!(r.files.is_empty(), "no probe written");
+    assert_eq!(r.h.zk.children(ROOT), ["outcome"]);
+
+    let mut r = Rig::new(dest("d1", "tok-1"), finished("run-0"), &[]);
+    r.start();
+    assert!(r.registered(), "{}", r.h.transcript.text());
+    assert!(!r.h.zk.exists(&layout().outcome()));
 }

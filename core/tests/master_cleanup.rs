@@ -29,8 +29,25 @@ fn master_clean() {
     assert_eq!(s.failed[0].record, failed_record());
     assert!(!s.left_behind);
     assert_eq!(exit(&h).code, exit_code::PARTIAL);
-    assert!(!h.zk.exists(ROOT));
+    let outcome = kept_outcome(&h);
+    assert_eq!(outcome.run.as_deref(), Some("run-1"));
+    assert_eq!(outcome.keep_secs, KEEP.as_secs());
+    assert!(!outcome.dry_run);
+    assert_eq!(
+        outcome.summary, record,
+        "the outcome says what the summary record said"
+    );
     finish("master_clean", &h);
+}
+
+/// (5) Clean with `--keep 0`: the final multi deletes the session's znode too.
+#[test]
+fn master_clean_without_keep_deletes_the_session() {
+    let mut h = tracked_to_stop_keeping(Duration::ZERO);
+    workers_leave(&mut h);
+    assert_eq!(h.sent(is_final_multi).len(), 1);
+    assert_eq!(exit(&h).code, exit_code::PARTIAL);
+    assert!(!h.zk.exists(ROOT), "nothing of the session is left");
 }
 
 /// (5) Clean, the final multi fails once (a late claim appeared): the master goes round
@@ -67,7 +84,7 @@ fn master_clean_final_multi_retry() {
     // wrote, and its counts replace the master's own, so the failed chunk keeps only its
     // error (no worker, destination, code or paths), unlike in `master_clean`.
     assert_eq!(s.failed.len(), 1);
-    assert!(!h.zk.exists(ROOT));
+    kept_outcome(&h);
     finish("master_clean_final_multi_retry", &h);
 }
 
@@ -120,7 +137,7 @@ fn master_clean_leave_deadline() {
     );
     let s = summary(&h);
     assert!(!s.left_behind);
-    assert!(!h.zk.exists(ROOT));
+    kept_outcome(&h);
     finish("master_clean_leave_deadline", &h);
 }
 
@@ -142,7 +159,11 @@ fn master_clean_left_behind() {
     let s = summary(&h);
     assert!(s.left_behind);
     assert_eq!(exit(&h).code, exit_code::PARTIAL);
-    assert!(h.zk.exists(ROOT));
+    assert!(
+        h.zk.exists(&layout().config()),
+        "the session is still there"
+    );
+    assert!(!h.zk.exists(&layout().outcome()), "and has no outcome");
     finish("master_clean_left_behind", &h);
 }
 
@@ -230,7 +251,7 @@ fn master_clean_expired_after_final_multi() {
     workers_leave(&mut h);
     assert!(h.has_output(|o| matches!(o, Output::NewSession)));
     assert!(!h.has_output(|o| matches!(o, Output::Summary(_))));
-    assert!(!h.zk.exists(ROOT));
+    kept_outcome(&h);
     h.at(ms(5000));
     h.note("the driver has a new session");
     let before = h.requests.len();
@@ -273,7 +294,7 @@ fn master_takeover_half_cleaned() {
     );
     assert_eq!(s.progress.stats.files, 15);
     assert!(!s.left_behind);
-    assert!(!h.zk.exists(ROOT));
+    kept_outcome(&h);
     finish("master_takeover_half_cleaned", &h);
 }
 

@@ -81,8 +81,8 @@ fn pinned_seeds() {
 /// (under the --max-delete budget) before it learnt that its session had expired and the
 /// chunk was another worker's; 2764, a source whose first connection came after the
 /// session had ended (its one chunk failed within 25 ms), which began a new, empty session
-/// with no destination (now not started, as a restart after the end is not; the README says
-/// what a real late source does).
+/// with no destination (now it finds the session's kept outcome, of its own run, and
+/// leaves).
 const PINNED: &[u64] = &[
     18, 1911, 43, 5, 1508, 10870, 42, 19008, 1218, 2855, 391, 10801, 28347, 2764,
 ];

@@ -251,14 +251,43 @@ impl Cluster {
         }
     }
 
-    /// The data of znode `path` in this cluster's ZooKeeper, None when it does not exist.
-    pub fn znode(&self, path: &str) -> Option<Vec<u8>> {
+    /// Whether the session finished and its cleanup left nothing but the kept outcome (its
+    /// znode's one child), which `zkrsync status` shows as finished.
+    pub fn only_outcome_left(&self) -> bool {
+        let finished = self.status().is_some_and(|s| s["state"] == "finished");
+        let root = format!("/zkrsync/{}", self.session);
+        finished && self.znode_children(&root) == ["outcome"]
+    }
+
+    /// Runs `f` with a client of this cluster's ZooKeeper, to its end.
+    fn with_client<T, F: std::future::Future<Output = T>>(
+        &self,
+        f: impl FnOnce(zk::Client) -> F,
+    ) -> T {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
             let client = zk::Client::connect(&self.zk).await.unwrap();
+            f(client).await
+        })
+    }
+
+    /// The children of znode `path`, empty when it does not exist.
+    pub fn znode_children(&self, path: &str) -> Vec<String> {
+        self.with_client(|client| async move {
+            match client.list_children(path).await {
+                Ok(children) => children,
+                Err(zk::Error::NoNode) => Vec::new(),
+                Err(e) => panic!("cannot list {path}: {e}"),
+            }
+        })
+    }
+
+    /// The data of znode `path` in this cluster's ZooKeeper, None when it does not exist.
+    pub fn znode(&self, path: &str) -> Option<Vec<u8>> {
+        self.with_client(|client| async move {
             match client.get_data(path).await {
                 Ok((data, _)) => Some(data),
                 Err(zk::Error::NoNode) => None,

@@ -36,7 +36,7 @@ pub const MEANINGS: [(i32, &str); 6] = [
     ),
     (
         NO_SESSION,
-        "zkrsync status, abort, check: no such session",
+        "zkrsync status, abort, forget, check: no such session",
     ),
     (
         INTERRUPTED,

@@ -18,6 +18,8 @@
 //! | `failed/<chunk>` | persistent | the chunk's last error, after `--attempts` tries |
 //! | `deletes/<chunk>~<n>~<seq>` | persistent sequential | `n` deletions of the session's `--max-delete` budget asked for by a run of the chunk ([`super::delete_budget`]) |
 //! | `stop` | persistent | `done` or `abort`: every client leaves |
+//! | `summary` | persistent | the outcome, recorded by the master before its cleanup deletes results |
+//! | `outcome` | persistent | a finished session's outcome ([`super::records::OutcomeRecord`]): the final cleanup deletes everything else and leaves the session's znode with only this child, for `--keep` |
 
 /// The paths of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +171,11 @@ impl Layout {
     /// `summary`: the session's outcome, written before the master deletes results.
     pub fn summary(&self) -> String {
         self.at("summary")
+    }
+    /// `outcome`: a finished session's outcome, kept after everything else is deleted
+    /// ([`super::records::OutcomeRecord`]).
+    pub fn outcome(&self) -> String {
+        self.at("outcome")
     }
     /// `desttree`: the session's destination tree ([`super::records::DestTreeRecord`]).
     pub fn desttree(&self) -> String {

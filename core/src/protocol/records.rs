@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use crate::rsync_stats::RsyncStats;
 
 pub use super::tree_id::TreeId;
+pub use outcome::OutcomeRecord;
+
+mod outcome;
 
 /// A record that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -485,18 +488,23 @@ impl SummaryRecord {
     /// Encodes.
     pub fn encode(&self) -> Vec<u8> {
         let mut l = Lines::default();
+        self.put(&mut l);
+        l.into_bytes()
+    }
+    pub(crate) fn put(&self, l: &mut Lines) {
         l.put("chunks", self.chunks)
             .put("units", self.units)
             .put("done", self.done);
-        put_stats(&mut l, &self.stats);
+        put_stats(l, &self.stats);
         for (chunk, error) in &self.failed {
             l.put_bytes("failed", format!("{chunk} {error}").as_bytes());
         }
-        l.into_bytes()
     }
     /// Decodes.
     pub fn decode(data: &[u8]) -> Result<SummaryRecord, RecordError> {
-        let f = Fields::parse("summary", data)?;
+        SummaryRecord::from_fields(&Fields::parse("summary", data)?)
+    }
+    pub(crate) fn from_fields(f: &Fields) -> Result<SummaryRecord, RecordError> {
         let failed = f
             .all_bytes("failed")?
             .into_iter()
@@ -512,7 +520,7 @@ impl SummaryRecord {
             chunks: f.num("chunks")?,
             units: f.num("units")?,
             done: f.num("done")?,
-            stats: get_stats(&f)?,
+            stats: get_stats(f)?,
             failed,
         })
     }

@@ -9,7 +9,8 @@ pub use super::{check_golden, FakeZk, Harness};
 pub use zkrsync_core::plan::Chunk;
 pub use zkrsync_core::protocol::layout::{chunk_name, Dir};
 pub use zkrsync_core::protocol::records::{
-    DaemonAuth, DestRecord, DoneRecord, FailedRecord, PlanRecord, Secret, StopRecord, SummaryRecord,
+    DaemonAuth, DestRecord, DoneRecord, FailedRecord, OutcomeRecord, PlanRecord, Secret,
+    StopRecord, SummaryRecord,
 };
 pub use zkrsync_core::protocol::*;
 pub use zkrsync_core::rsync_stats::RsyncStats;
@@ -24,6 +25,14 @@ pub fn layout() -> Layout {
 }
 
 pub fn source(min_chunk_weight: u64) -> Source {
+    source_keeping(min_chunk_weight, KEEP)
+}
+
+/// How long the tests' sessions keep their outcome (`--keep`).
+pub const KEEP: Duration = Duration::from_secs(86400);
+
+/// A source whose session keeps its outcome for `keep` after it finished.
+pub fn source_keeping(min_chunk_weight: u64, keep: Duration) -> Source {
     Source::new(SourceConfig {
         layout: layout(),
         params: SessionParams::default(),
@@ -33,6 +42,8 @@ pub fn source(min_chunk_weight: u64) -> Source {
         leave_timeout: Duration::from_secs(30),
         min_chunk_weight,
         open_acls: false,
+        run: Some("run-1".into()),
+        keep,
     })
 }
 
@@ -169,7 +180,12 @@ pub fn ready_session() -> FakeZk {
 
 /// A source connecting for the first time.
 pub fn start(zk: FakeZk, min_chunk_weight: u64) -> Harness<Source> {
-    let mut h = Harness::new(source(min_chunk_weight), zk);
+    start_source(zk, source(min_chunk_weight))
+}
+
+/// `source`, connecting for the first time.
+pub fn start_source(zk: FakeZk, source: Source) -> Harness<Source> {
+    let mut h = Harness::new(source, zk);
     h.note("a source connects with a new ZooKeeper session");
     h.feed_settle(Input::Session(SessionEvent::Connected {
         new_session: true,
@@ -230,8 +246,17 @@ pub fn plan_written(h: &Harness<Source>) -> PlanRecord {
     PlanRecord::decode(data).unwrap()
 }
 
+/// The cleanup's final multi: the one that deletes the election.
 pub fn is_final_multi(op: &ZkOp) -> bool {
-    matches!(op, ZkOp::Multi(ops) if ops.iter().any(|o| matches!(o, MultiOp::Delete { path } if path == ROOT)))
+    let election = layout().election();
+    matches!(op, ZkOp::Multi(ops) if ops.iter().any(|o| matches!(o, MultiOp::Delete { path } if *path == election)))
+}
+
+/// The session's znode is left with its outcome alone: what the outcome says.
+pub fn kept_outcome(h: &Harness<Source>) -> OutcomeRecord {
+    assert_eq!(h.zk.children(ROOT), ["outcome"], "only the outcome is left");
+    let data = h.zk.data(&layout().outcome()).expect("an outcome");
+    OutcomeRecord::decode(data).unwrap()
 }
 
 pub fn finish(name: &str, h: &Harness<Source>) {
@@ -337,7 +362,12 @@ pub fn worker_fails(h: &mut Harness<Source>, at: Duration, chunk: &str) {
 /// A master resumes the ready plan; one worker does chunk 0, fails chunk 1, does chunk 2;
 /// the master stops the session. The worker and the destination are still there.
 pub fn tracked_to_stop() -> Harness<Source> {
-    let mut h = start(ready_session(), 1);
+    tracked_to_stop_keeping(KEEP)
+}
+
+/// [`tracked_to_stop`], with a master that keeps the outcome for `keep`.
+pub fn tracked_to_stop_keeping(keep: Duration) -> Harness<Source> {
+    let mut h = start_source(ready_session(), source_keeping(1, keep));
     assert!(h.m.is_master(), "our election node is the lowest");
     let worker = worker_joins(&mut h, ms(500));
     assert_eq!(worker, format!("{ROOT}/election/s-0000000004"));

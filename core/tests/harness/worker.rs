@@ -24,6 +24,8 @@ pub fn source(params: SessionParams) -> Source {
         leave_timeout: Duration::from_secs(10),
         min_chunk_weight: zkrsync_core::protocol::source::MIN_CHUNK_WEIGHT,
         open_acls: false,
+        run: Some("run-1".into()),
+        keep: Duration::from_secs(86400),
     })
 }
 
@@ -57,6 +59,17 @@ pub fn answer(
 
 pub fn path_of(op: &ZkOp) -> &str {
     op.path()
+}
+
+/// The path a create of the setup creates (plain, or guarded by the outcome).
+pub fn created_path(op: &ZkOp) -> &str {
+    match op {
+        ZkOp::Multi(ops) if is_guarded(ops) => match ops.last() {
+            Some(MultiOp::Create { path, .. }) => path,
+            _ => op.path(),
+        },
+        _ => op.path(),
+    }
 }
 
 pub fn chunk_bytes() -> Vec<u8> {
@@ -124,9 +137,42 @@ pub fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
         }
         ZkOp::GetChildren { .. } => Ok(ZkReply::Children(vec![])),
         ZkOp::Exists { .. } => Ok(ZkReply::Exists(path_of(op).starts_with(&l.election()))),
+        // The session exists: every create of the setup finds its znode there.
+        ZkOp::Multi(ops) if is_guarded(ops) => Err(ZkError::MultiFailed {
+            index: 2,
+            error: Box::new(ZkError::NodeExists),
+        }),
         ZkOp::Multi(_) => Ok(ZkReply::Done),
         _ => Err(ZkError::NoNode),
     }
+}
+
+/// Whether a multi is a create of the setup, guarded by the session's outcome (it creates
+/// and deletes `outcome` first).
+pub fn is_guarded(ops: &[MultiOp]) -> bool {
+    matches!(ops.first(), Some(MultiOp::Create { path, .. }) if *path == layout().outcome())
+}
+
+/// Feeds `answer_op`'s replies to `m` for as long as it asks (at most `rounds` rounds of
+/// requests); every output.
+pub fn answer_all(
+    m: &mut impl Machine,
+    now: Instant,
+    first: Vec<Output>,
+    rounds: usize,
+    answer_op: &dyn Fn(&ZkOp) -> Result<ZkReply, ZkError>,
+) -> Vec<Output> {
+    let mut out = first;
+    let mut all = out.clone();
+    for _ in 0..rounds {
+        let ops = zk_ops(&out);
+        if ops.is_empty() {
+            break;
+        }
+        out = answer(m, now, ops, answer_op);
+        all.extend(out.iter().cloned());
+    }
+    all
 }
 
 /// Runs a worker until it has spawned rsync; returns the worker and the job id.
@@ -158,16 +204,8 @@ pub fn run_worker(
             timeout: granted,
         }),
     );
-    let mut out = drain(&mut s);
-    let mut all = out.clone();
-    for _ in 0..10 {
-        let ops = zk_ops(&out);
-        if ops.is_empty() {
-            break;
-        }
-        out = answer(&mut s, now, ops, answer_op);
-        all.extend(out.iter().cloned());
-    }
+    let first = drain(&mut s);
+    let all = answer_all(&mut s, now, first, 12, answer_op);
     let id = all
         .iter()
         .find_map(|o| match o {

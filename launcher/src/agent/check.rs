@@ -106,10 +106,7 @@ async fn check_one(args: &CheckArgs, id: &str, record: &DestRecord) -> Verdict {
 /// there is no such session.
 pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
     let layout = args.zk.layout()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    crate::agent::status::runtime()?.block_on(async {
         let zk = args.zk.connect().await?;
         let ids = match zk.client.list_children(&layout.dests()).await {
             Ok(ids) => ids,

@@ -38,6 +38,12 @@ pub struct DestArgs {
     #[command(flatten)]
     pub zk: ZkArgs,
 
+    /// The run this destination is part of (zkrsync-launch gives every launch its own): a
+    /// destination of the same run that comes after the session finished leaves instead of
+    /// starting it anew.
+    #[arg(long, value_name = "ID", value_parser = crate::agent::finished::parse_run)]
+    pub run: Option<String>,
+
     /// Port of the rsync daemon.
     #[arg(long, value_name = "P", conflicts_with = "start_port")]
     pub port: Option<u16>,
@@ -269,6 +275,7 @@ fn run_in(args: &DestArgs, path: PathBuf, created: bool) -> anyhow::Result<i32> 
             session_timeout: args.zk.timeout()?,
             path: path.display().to_string(),
             token,
+            run: args.run.clone(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         if args.run_mode.watch_stdin {

@@ -88,6 +88,18 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = zkrsync_core::protocol::source::MIN_CHUNK_WEIGHT, value_name = "N")]
     pub chunk_entries: u64,
 
+    /// The run this source is part of (zkrsync-launch gives every launch its own): a source
+    /// of the same run that comes after the session finished leaves instead of starting it
+    /// anew. Letters, digits, '.', '_', '-'.
+    #[arg(long, value_name = "ID", value_parser = crate::agent::finished::parse_run)]
+    pub run: Option<String>,
+
+    /// How long the finished session's outcome stays in ZooKeeper for `zkrsync status`
+    /// (master): seconds, or with s, m, h, d; 0 keeps nothing. Any source that starts
+    /// removes outcomes older than theirs.
+    #[arg(long, value_name = "DURATION", default_value = crate::agent::finished::DEFAULT_KEEP, value_parser = crate::agent::finished::parse_keep)]
+    pub keep: Duration,
+
     /// Write the final summary to this file when the session completes (master).
     #[arg(long, value_name = "FILE")]
     pub done_file: Option<PathBuf>,
@@ -343,6 +355,8 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         leave_timeout: zkrsync_core::protocol::source::leave_timeout(timeout),
         min_chunk_weight: args.chunk_entries,
         open_acls: args.zk.credentials()?.is_none(),
+        run: args.run.clone(),
+        keep: args.keep,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -350,6 +364,10 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         .build()?;
     runtime.block_on(async {
         let zk = args.zk.connect().await?;
+        let swept = crate::agent::finished::sweep_expired(&zk, &args.zk.base).await;
+        if swept > 0 {
+            tracing::info!("removed the kept outcomes of {swept} sessions finished longer ago than their --keep");
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let mut hooks = SourceHooks {
             root: root.clone(),

@@ -51,13 +51,15 @@ async fn count(zk: &Zk, path: &str) -> anyhow::Result<Vec<String>> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// The runtime of a one-shot command (status, abort, forget, check).
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-/// Runs `zkrsync status`; 14 when there is no such session.
+/// Runs `zkrsync status`; 14 when there is no such session. A finished session shows its
+/// kept outcome.
 pub fn status(args: &StatusArgs) -> anyhow::Result<i32> {
     let layout = args.zk.layout()?;
     runtime()?.block_on(async {
@@ -65,6 +67,13 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<i32> {
         if zk.client.check_stat(layout.root()).await.map_err(|e| zk_err("read the session", e))?.is_none() {
             eprintln!("zkrsync: no session {} under {} on {}", layout.session(), args.zk.base, args.zk.zk);
             return Ok(exit_code::NO_SESSION);
+        }
+        if let Some(finished) = crate::agent::finished::read(&zk, &layout).await? {
+            match args.json {
+                true => println!("{}", finished.json(layout.session())),
+                false => println!("{}", finished.line(layout.session())),
+            }
+            return Ok(exit_code::OK);
         }
         let plan = match zk.client.get_data(&layout.plan()).await {
             Ok((data, _)) => PlanRecord::decode(&data).ok(),
@@ -146,6 +155,7 @@ pub async fn delete_session(zk: &Zk, layout: &Layout) -> anyhow::Result<()> {
         layout.stop(),
         layout.summary(),
         layout.desttree(),
+        layout.outcome(),
         layout.root().to_owned(),
     ]) {
         match zk.client.delete(&path, None).await {
@@ -164,6 +174,9 @@ pub fn abort(args: &AbortArgs) -> anyhow::Result<i32> {
         if zk.client.check_stat(layout.root()).await.map_err(|e| zk_err("read the session", e))?.is_none() {
             eprintln!("zkrsync: no session {} under {} on {}", layout.session(), args.zk.base, args.zk.zk);
             return Ok(exit_code::NO_SESSION);
+        }
+        if crate::agent::finished::read(&zk, &layout).await?.is_some() {
+            bail!("session {} has finished already (zkrsync status shows how): remove what is kept of it with zkrsync forget --session {}", layout.session(), layout.session());
         }
         let options = zk::CreateMode::Persistent.with_acls(zk.acls);
         match zk.client.create(&layout.stop(), &StopRecord::Abort.encode(), &options).await {

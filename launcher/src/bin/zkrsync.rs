@@ -9,7 +9,7 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use clap_complete::Shell;
 use zkrsync_core::protocol::exit_code::{self, CONFIG, INTERRUPTED, NO_SESSION, OK, PARTIAL};
 use zkrsync_launcher::agent::{
-    check, daemon_mode, dest, mount_pin, paths, source, status, watchdog,
+    check, daemon_mode, dest, finished, mount_pin, paths, source, status, watchdog,
 };
 use zkrsync_launcher::cli::{docs, version};
 use zkrsync_launcher::vsc;
@@ -38,12 +38,15 @@ enum Command {
     /// Run a destination: an rsync daemon that receives the copy.
     #[command(after_help = exit_code::help(&[OK, PARTIAL, CONFIG, INTERRUPTED]))]
     Dest(Box<dest::DestArgs>),
-    /// Show where a session stands (exit 14 when there is no such session).
+    /// Show where a session stands, or how it ended (exit 14 when there is no such session).
     #[command(after_help = exit_code::help(&[OK, CONFIG, NO_SESSION]))]
     Status(status::StatusArgs),
     /// End a session on purpose: every client stops, its znodes are deleted.
     #[command(after_help = exit_code::help(&[OK, CONFIG, NO_SESSION]))]
     Abort(status::AbortArgs),
+    /// Remove what is kept of a finished session (its outcome, which zkrsync status shows).
+    #[command(after_help = exit_code::help(&[OK, CONFIG, NO_SESSION]))]
+    Forget(finished::ForgetArgs),
     /// From this host, reach and log in to every destination of a session (nothing copied).
     #[command(after_help = exit_code::help(&[OK, PARTIAL, CONFIG, NO_SESSION]))]
     Check(check::CheckArgs),
@@ -87,6 +90,7 @@ fn main() {
         Command::Dest(args) => dest::run(args),
         Command::Status(args) => status::status(args),
         Command::Abort(args) => status::abort(args),
+        Command::Forget(args) => finished::forget(args),
         Command::Check(args) => check::run(args),
         Command::Watchdog => Ok(watchdog::serve()),
         Command::Pin(args) => Ok(mount_pin::run(args)),

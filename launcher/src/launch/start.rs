@@ -104,6 +104,10 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
         session: &session,
         reach,
         credentials: lock.credentials.as_ref(),
+        run: format!(
+            "launch-{}",
+            &crate::agent::rsync_daemon::random_hex("the run id")?[..16]
+        ),
     };
     let code = runtime.block_on(run.agents())?;
     if code == zkrsync_core::protocol::exit_code::INTERRUPTED {
@@ -145,6 +149,9 @@ struct Run<'a> {
     reach: IpAddr,
     /// What every agent gets on its standard input (`--auth-stdin`); None: an open session.
     credentials: Option<&'a Credentials>,
+    /// This launch's run id (`--run` of every agent): an agent that comes to the session
+    /// after it finished leaves instead of starting it anew.
+    run: String,
 }
 
 impl Run<'_> {
@@ -162,6 +169,8 @@ impl Run<'_> {
             self.session.into(),
             "--path".into(),
             path.into(),
+            "--run".into(),
+            self.run.clone().into(),
         ];
         if self.credentials.is_some() {
             words.push("--auth-stdin".into());

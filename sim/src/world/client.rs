@@ -68,8 +68,6 @@ pub struct Client {
     pub session: Option<SessionId>,
     /// The client wants a (new) session.
     pub wants_session: bool,
-    /// The process has had a ZooKeeper session since it started.
-    pub ever_connected: bool,
     /// The client knows it is disconnected.
     pub disconnected: bool,
     /// A partition in effect.

@@ -11,7 +11,7 @@ use zkrsync_core::protocol::{
     SessionParams, Source, SourceConfig, WalkFailed, Walked,
 };
 
-use super::{describe, Event, Kind, World, SRC_ROOT, WALK_POOL};
+use super::{describe, Event, Kind, World, KEEP, RUN, SRC_ROOT, WALK_POOL};
 use crate::fs_model::Tree;
 use crate::invariants::Check;
 
@@ -27,7 +27,9 @@ impl World {
         }
     }
 
-    /// Starts (or starts again) client `c` at `at`.
+    /// Starts (or starts again) client `c` at `at`: every client of a world is of one run, as
+    /// with `zkrsync-launch`, so one that comes after the end finds the kept outcome and
+    /// leaves.
     pub(super) fn start_client(&mut self, c: usize, at: Instant) {
         let timeout = self.cfg.session_timeout;
         let layout = self.layout.clone();
@@ -38,7 +40,6 @@ impl World {
         cl.exit_code = None;
         cl.session = None;
         cl.wants_session = true;
-        cl.ever_connected = false;
         cl.disconnected = false;
         cl.partition = None;
         cl.inflight.clear();
@@ -59,6 +60,8 @@ impl World {
                 leave_timeout: zkrsync_core::protocol::source::leave_timeout(timeout),
                 min_chunk_weight: chunk_entries,
                 open_acls: false,
+                run: Some(RUN.into()),
+                keep: KEEP,
             })),
             Kind::Dest => Box::new(Dest::new(DestConfig {
                 layout,
@@ -76,6 +79,7 @@ impl World {
                 session_timeout: timeout,
                 path: "/dst".into(),
                 token: format!("{}-{}", cl.name, cl.incarnation),
+                run: Some(RUN.into()),
             })),
         };
         cl.machine = Some(machine);

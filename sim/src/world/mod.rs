@@ -27,6 +27,10 @@ pub use client::{Client, Kind};
 
 /// Where every simulated source has its tree.
 pub(crate) const SRC_ROOT: &str = "/sim/src";
+/// The run every client of a world is part of (`--run`).
+pub(crate) const RUN: &str = "sim-run";
+/// How long the session keeps its outcome after it finished (`--keep`).
+pub(crate) const KEEP: Duration = Duration::from_secs(86400);
 
 /// Something that happens at an instant.
 #[derive(Debug, Clone)]
@@ -215,6 +219,11 @@ thread_local! {
 const TRACE_LINES: usize = 1500;
 
 impl World {
+    /// The session is over: its znode is gone, or it keeps only its outcome.
+    pub(super) fn session_finished(&self) -> bool {
+        self.zk.stat(self.layout.root()).is_none() || self.zk.stat(&self.layout.outcome()).is_some()
+    }
+
     /// A world for `cfg`, its trees generated from `rng`.
     pub fn new(cfg: SimConfig, mut rng: GlobalRng) -> World {
         let now = Instant::now();
@@ -301,7 +310,6 @@ impl World {
             exit_code: None,
             session: None,
             wants_session: false,
-            ever_connected: false,
             disconnected: false,
             partition: None,
             inflight: BTreeSet::new(),
@@ -437,11 +445,15 @@ impl World {
             &self.dst,
             &self.dst_before,
         )?;
-        let mut left = self.zk.descendants(self.layout.root());
-        if self.zk.stat(self.layout.root()).is_some() {
-            left.push(self.layout.root().to_owned());
-        }
-        cleanup::check_end(&left)?;
+        let outcome = self.layout.outcome();
+        let left: Vec<String> = self
+            .zk
+            .descendants(self.layout.root())
+            .into_iter()
+            .filter(|p| *p != outcome)
+            .collect();
+        let kept = self.zk.data(&outcome).map(<[u8]>::to_vec);
+        cleanup::check_end(&left, kept.as_deref(), &summary)?;
         self.report.simulated = self.now.duration_since(self.start);
         self.report.chunks = summary.progress.chunks;
         self.report.failed = summary.progress.failed;
@@ -529,25 +541,10 @@ impl World {
                 Ok(())
             }
             Event::Restart { c } => {
+                // An operator starts a crashed client again, also after the end: it finds
+                // the session's outcome and leaves, as with a late start.
                 self.clients[c].restart_pending = false;
-                // An operator starts a crashed client again while the session is not over,
-                // but not while a live master is finishing it (a source that arrives after
-                // the end would make a new session).
-                let stopping = self.zk.stat(&self.layout.stop()).is_some();
-                let master_alive = self
-                    .clients
-                    .iter()
-                    .any(|cl| cl.machine.as_ref().is_some_and(|m| m.is_master()));
-                let exists = self.zk.stat(self.layout.root()).is_some();
-                if self.summary.is_none() && !self.ended && (!stopping || (exists && !master_alive))
-                {
-                    self.start_client(c, self.now);
-                } else {
-                    // The session is over: whoever would start it again has nothing to do.
-                    let name = self.clients[c].name.clone();
-                    self.note(format!("{name}: not started again, the session is over"));
-                    self.clients[c].exit_code = Some(0);
-                }
+                self.start_client(c, self.now);
                 Ok(())
             }
             Event::Fault => self.on_fault(),

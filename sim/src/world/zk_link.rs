@@ -149,10 +149,10 @@ impl World {
                 .ephemeral_owner(&self.layout.entry(Dir::Claims, chunk))
                 .map(|s| s.0)
         });
-        let existed = self.zk.stat(self.layout.root()).is_some();
+        let running = !self.session_finished();
         let result = self.zk.apply(session, op);
         self.report.zk_ops += 1;
-        if existed && result.is_ok() && self.zk.stat(self.layout.root()).is_none() {
+        if running && result.is_ok() && self.session_finished() {
             self.ended = true;
         }
         if let (Ok(_), ZkOp::Create { path, data, .. }) = (&result, op) {
@@ -254,23 +254,10 @@ impl World {
             self.schedule_at(at, Event::OpenSession { c, inc });
             return Ok(());
         }
-        if inc == 1 && !cl.ever_connected && (self.ended || self.summary.is_some()) {
-            // Its first connection comes after the session ended. For real it would begin
-            // a new, empty session and wait for destinations (a gap of the product: the kept
-            // outcome of a finished session is to let it leave); here, as with a restart
-            // after the end, it is not started.
-            let cl = &mut self.clients[c];
-            cl.machine = None;
-            cl.exit_code = Some(0);
-            let name = cl.name.clone();
-            self.note(format!("{name}: connects after the session ended: stopped"));
-            return Ok(());
-        }
         let session = self.zk.open_session();
         let cl = &mut self.clients[c];
         cl.session = Some(session);
         cl.wants_session = false;
-        cl.ever_connected = true;
         cl.disconnected = false;
         cl.inflight.clear();
         cl.last_arrival = self.now;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::layout::{Dir, Layout};
 use super::records::{DestRecord, StopRecord};
-use super::session::SessionCore;
+use super::session::{created, creates, Created, Finished, SessionCore};
 use super::Timer;
 use super::{
     exit_code, CreateMode, Input, Level, Output, SessionEvent, TreeState, WatchKind, ZkError, ZkOp,
@@ -53,10 +53,17 @@ pub struct DestConfig {
     /// A random token (from the driver's randomness), written into the probe file when
     /// this destination is the session's first.
     pub token: String,
+    /// The run this destination is part of (`--run`): a destination of the same run that
+    /// comes to the session after it finished leaves instead of starting it anew.
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Why {
+    /// Reading the outcome of a finished session (the first request of the first join).
+    OutcomeRead,
+    /// Removing an earlier run's outcome.
+    OutcomeDelete,
     Setup,
     Register,
     OldRegistration,
@@ -90,7 +97,7 @@ impl Dest {
     /// A destination that has not connected yet; feed it `Session(Connected)` first.
     pub fn new(cfg: DestConfig) -> Dest {
         Dest {
-            core: SessionCore::new(cfg.layout.clone()),
+            core: SessionCore::new(cfg.layout.clone(), cfg.run.clone()),
             cfg,
             registered: false,
             tree: None,
@@ -201,6 +208,11 @@ impl Dest {
             self.register();
             return;
         }
+        self.core.read_outcome(Why::OutcomeRead);
+    }
+
+    /// The first join, once no outcome is in the way.
+    fn setup_fresh(&mut self) {
         self.core.rejoining = true;
         self.core.create_layout(|| Why::Setup);
         self.watch_stop();
@@ -282,7 +294,30 @@ impl Dest {
             }
             (_, Err(ZkError::SessionExpired)) => self
                 .restart("ZooKeeper session expired: registering again with a new session".into()),
-            (Why::Setup, Ok(_) | Err(ZkError::NodeExists)) => {}
+            (Why::OutcomeRead, result) => match self.core.on_outcome(result, Why::OutcomeDelete) {
+                Ok(Finished::No) => self.setup_fresh(),
+                Ok(Finished::OwnRun | Finished::Removing) => {}
+                Err(message) => self.restart(format!("{message}: trying again with a new session")),
+            },
+            (Why::OutcomeDelete, Ok(_) | Err(ZkError::NoNode)) => self.setup_fresh(),
+            (Why::Setup, result) => match created(result) {
+                Created::Made | Created::Existed => {}
+                Created::Finished => {
+                    self.core.rejoining = false;
+                    self.restart(format!(
+                        "session {} finished while this destination was joining it: looking again",
+                        self.cfg.layout.session()
+                    ));
+                }
+                Created::Failed(ZkError::NoAuth) => {
+                    let message = self.core.not_authorized(op.path(), "");
+                    self.exit(exit_code::CONFIG, Some(message));
+                }
+                Created::Failed(e) => self.restart(format!(
+                    "cannot create {} ({e}): registering again with a new session",
+                    creates(&op)
+                )),
+            },
             (Why::OtherSession | Why::TreeRead | Why::TreeCreate, result) => {
                 self.on_proof_reply(why, op, result)
             }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::{Dest, Why};
-use crate::protocol::layout::Layout;
+use crate::protocol::layout::{Dir, Layout};
 use crate::protocol::records::{DestTreeRecord, Fields, Lines, RecordError};
 use crate::protocol::{
     exit_code, CreateMode, Level, Output, ProbeDone, ProbeId, ProbeOp, Timer, TreeState, ZkError,
@@ -245,8 +245,9 @@ impl Dest {
             return self.read_tree();
         }
         for root in others.keys() {
+            // A live session has its directories; a finished one keeps only its outcome.
             let op = ZkOp::Exists {
-                path: root.clone(),
+                path: format!("{root}/{}", Dir::Dests.name()),
                 watch: false,
             };
             self.core.reqs.send(op, Why::OtherSession);
@@ -343,7 +344,13 @@ impl Dest {
         let Phase::Others(others) = &mut self.proof.phase else {
             return;
         };
-        let Some(files) = others.remove(op.path()) else {
+        let root = op
+            .path()
+            .strip_suffix(Dir::Dests.name())
+            .and_then(|p| p.strip_suffix('/'))
+            .unwrap_or(op.path())
+            .to_owned();
+        let Some(files) = others.remove(&root) else {
             return;
         };
         let done = others.is_empty();
@@ -352,13 +359,13 @@ impl Dest {
             return self.refuse(format!(
                 "destination tree {} is in use by session {session} (its probe file {name} is in the tree's root and the session is in ZooKeeper at {}): copy into another tree, or end session {session} first (zkrsync abort --session {session})",
                 self.cfg.path,
-                op.path()
+                root
             ));
         }
         for (name, session) in files {
             self.core.reqs.log(
                 Level::Warn,
-                format!("removing the stale probe file {}/{name}: session {session} is no longer in ZooKeeper", self.cfg.path),
+                format!("removing the stale probe file {}/{name}: session {session} is not running any more", self.cfg.path),
             );
             self.remove(name);
         }

@@ -61,6 +61,12 @@ pub struct SourceConfig {
     /// Whether the session's znodes are created open to anyone (no credentials): the source
     /// that creates the session says so, once.
     pub open_acls: bool,
+    /// The run this source is part of (`--run`): a client of the same run that comes to the
+    /// session after it finished leaves instead of starting it anew.
+    pub run: Option<String>,
+    /// How long the outcome of the session stays after it finished (`--keep`), when this
+    /// source is the master that ends it; zero deletes the session's znode with the rest.
+    pub keep: Duration,
 }
 
 /// How long a master waits for the session's clients to leave after it signalled stop:
@@ -108,7 +114,7 @@ impl Source {
     /// A source that has not connected yet; feed it `Session(Connected)` first.
     pub fn new(cfg: SourceConfig) -> Source {
         Source {
-            core: SessionCore::new(cfg.layout.clone()),
+            core: SessionCore::new(cfg.layout.clone(), cfg.run.clone()),
             cfg,
             watches: Watches::default(),
             view: View::default(),

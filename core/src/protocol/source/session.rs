@@ -10,6 +10,7 @@ use super::worker::lease;
 use super::{Source, Why};
 use crate::protocol::layout::Dir;
 use crate::protocol::params::SessionParams;
+use crate::protocol::session::{created, creates, Created, Finished};
 use crate::protocol::{
     exit_code, CreateMode, Level, Output, SessionEvent, Timer, ZkError, ZkOp, ZkReply,
 };
@@ -17,6 +18,10 @@ use crate::protocol::{
 /// The requests of joining a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SessionWhy {
+    /// Reading the outcome of a finished session (the first request of the first join).
+    OutcomeRead,
+    /// Removing an earlier run's outcome.
+    OutcomeDelete,
     /// Creating the base path, the session's znode or a directory.
     Setup,
     /// Creating the session's config (the first source).
@@ -110,28 +115,53 @@ impl Source {
     }
 
     fn setup(&mut self) {
-        let l = self.cfg.layout.clone();
         self.core.joined = true;
-        if !self.core.rejoining {
-            self.core.rejoining = true;
-            self.core.create_layout(|| Why::Session(SessionWhy::Setup));
-            let op = ZkOp::Create {
-                path: l.config(),
-                data: self.cfg.params.encode(),
-                mode: CreateMode::Persistent,
-            };
-            self.core
-                .reqs
-                .send(op, Why::Session(SessionWhy::ConfigCreate));
+        if self.core.rejoining {
+            // Rejoining, the session is never created again: NoNode means it is over.
+            return self.read_config();
         }
-        // Rejoining, the session is never created again: NoNode means it is over.
+        self.core
+            .read_outcome(Why::Session(SessionWhy::OutcomeRead));
+    }
+
+    /// The first join, once no outcome is in the way: creates what is missing of the
+    /// session (an outcome that appears meanwhile makes every create fail) and reads the
+    /// config.
+    fn setup_fresh(&mut self) {
+        let l = self.cfg.layout.clone();
+        self.core.rejoining = true;
+        self.core.create_layout(|| Why::Session(SessionWhy::Setup));
+        let op = self
+            .core
+            .guarded_create(l.config(), self.cfg.params.encode());
+        self.core
+            .reqs
+            .send(op, Why::Session(SessionWhy::ConfigCreate));
+        self.read_config();
+    }
+
+    fn read_config(&mut self) {
         let op = ZkOp::GetData {
-            path: l.config(),
+            path: self.cfg.layout.config(),
             watch: false,
         };
         self.core
             .reqs
             .send(op, Why::Session(SessionWhy::ConfigRead));
+    }
+
+    /// The session finished between the outcome's read and the setup: start the first
+    /// join over, with a new ZooKeeper session (what is in flight is forgotten).
+    fn finished_while_joining(&mut self) {
+        self.core.reqs.log(
+            Level::Info,
+            format!(
+                "session {} finished while this source was joining it: looking again",
+                self.cfg.layout.session()
+            ),
+        );
+        self.core.rejoining = false;
+        self.restart_session();
     }
 
     pub(super) fn on_session_reply(
@@ -141,14 +171,36 @@ impl Source {
         result: Result<ZkReply, ZkError>,
     ) {
         match why {
-            SessionWhy::Setup => match result {
-                Ok(_) | Err(ZkError::NodeExists) => {}
-                Err(e) => self.fail_config(format!("cannot create {}: {e}", op.path())),
+            SessionWhy::OutcomeRead => {
+                match self
+                    .core
+                    .on_outcome(result, Why::Session(SessionWhy::OutcomeDelete))
+                {
+                    Ok(Finished::No) => self.setup_fresh(),
+                    Ok(Finished::OwnRun | Finished::Removing) => {}
+                    Err(message) => self.fail_config(message),
+                }
+            }
+            SessionWhy::OutcomeDelete => match result {
+                Ok(_) | Err(ZkError::NoNode) => self.setup_fresh(),
+                Err(e) => self.fail_config(format!(
+                    "cannot remove session {}'s outcome: {e}",
+                    self.cfg.layout.session()
+                )),
             },
-            SessionWhy::ConfigCreate => match result {
-                Ok(_) => self.say_created(),
-                Err(ZkError::NodeExists) => {}
-                Err(e) => self.fail_config(format!("cannot create {}: {e}", op.path())),
+            SessionWhy::Setup | SessionWhy::ConfigCreate => match created(result) {
+                Created::Made if why == SessionWhy::ConfigCreate => self.say_created(),
+                Created::Made | Created::Existed => {}
+                Created::Finished => self.finished_while_joining(),
+                Created::Failed(ZkError::NoAuth) => {
+                    let message = self
+                        .core
+                        .not_authorized(op.path(), ", or use another --session");
+                    self.fail_config(message)
+                }
+                Created::Failed(e) => {
+                    self.fail_config(format!("cannot create {}: {e}", creates(op)))
+                }
             },
             SessionWhy::ConfigRead => match result {
                 Ok(ZkReply::Data(data)) => self.on_config(&data),

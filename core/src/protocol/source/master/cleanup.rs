@@ -1,11 +1,13 @@
 //! The master cleans up: once the clients have left (or the leave deadline passed) it
 //! makes sure every result is read, records the outcome in `summary` (so that a master
-//! taking over reports the same), deletes the session's znodes in batches and the session
-//! itself in a final multi, then reports the summary and exits.
+//! taking over reports the same), deletes the session's znodes in batches and the rest in a
+//! final multi, then reports the summary and exits. With `--keep` (the default) the final
+//! multi leaves the session's znode with one child, `outcome`, for `zkrsync status` and
+//! for late clients of the same run; without, it deletes the session's znode too.
 
 use super::MasterPhase;
 use crate::protocol::layout::Dir;
-use crate::protocol::records::{FailedRecord, SummaryRecord};
+use crate::protocol::records::{FailedRecord, OutcomeRecord, SummaryRecord};
 use crate::protocol::source::session::cleaned_dirs;
 use crate::protocol::source::view::ViewWhy;
 use crate::protocol::source::{Source, Why};
@@ -201,10 +203,13 @@ impl Source {
         }
     }
 
-    /// Records the outcome before any result goes, for a master that takes over.
-    fn write_summary(&mut self, batches: usize) {
+    /// What the summary record says: the earlier master's, when one recorded it.
+    fn summary_record(&self) -> SummaryRecord {
+        if let Some(r) = &self.master.recorded {
+            return r.clone();
+        }
         let p = self.progress();
-        let record = SummaryRecord {
+        SummaryRecord {
             chunks: p.chunks,
             units: p.units,
             done: p.done,
@@ -215,7 +220,12 @@ impl Source {
                 .iter()
                 .map(|(c, r)| (c.clone(), r.error.clone()))
                 .collect(),
-        };
+        }
+    }
+
+    /// Records the outcome before any result goes, for a master that takes over.
+    fn write_summary(&mut self, batches: usize) {
+        let record = self.summary_record();
         self.master.summary_written = true;
         self.master.phase = MasterPhase::Cleaning { lists: 1, batches };
         let op = ZkOp::Create {
@@ -248,7 +258,7 @@ impl Source {
     }
 
     /// The final multi: the directories, config, stop, summary, our election node, the
-    /// election and the session's znode. Sources standing by are deleted one by one before
+    /// election, and the session's znode or (`--keep`) the creation of its outcome. Sources standing by are deleted one by one before
     /// (they see their node go and leave; some may be gone already).
     fn delete_session(&mut self) {
         let l = self.cfg.layout.clone();
@@ -277,9 +287,23 @@ impl Source {
             });
         }
         ops.push(MultiOp::Delete { path: l.election() });
-        ops.push(MultiOp::Delete {
-            path: l.root().to_owned(),
-        });
+        if self.cfg.keep.is_zero() {
+            ops.push(MultiOp::Delete {
+                path: l.root().to_owned(),
+            });
+        } else {
+            let outcome = OutcomeRecord {
+                run: self.cfg.run.clone(),
+                keep_secs: self.cfg.keep.as_secs().max(1),
+                dry_run: self.cfg.params.dry_run,
+                summary: self.summary_record(),
+            };
+            ops.push(MultiOp::Create {
+                path: l.outcome(),
+                data: outcome.encode(),
+                mode: CreateMode::Persistent,
+            });
+        }
         self.master.summary = Some(self.progress());
         self.master.phase = MasterPhase::Cleaning {
             lists: 0,
