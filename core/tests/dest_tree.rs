@@ -381,8 +381,8 @@ fn a_destination_proves_its_tree_again_after_its_session_expired_mid_proof() {
 }
 
 /// A finished session keeps only its outcome: a destination of the run that finished
-/// leaves without touching its tree; one of another run removes the outcome and registers
-/// in the session started anew.
+/// leaves without touching its tree; one of another run waits until a source removes the
+/// outcome, then registers in the session started anew.
 #[test]
 fn a_destination_coming_to_a_finished_session_leaves_if_it_was_of_its_run() {
     let finished = |run: &str| {
@@ -412,8 +412,13 @@ fn a_destination_coming_to_a_finished_session_leaves_if_it_was_of_its_run() {
     assert!(r.files.is_empty(), "no probe written");
     assert_eq!(r.h.zk.children(ROOT), ["outcome"]);
 
+    // Another run's destination waits for a source of its run to remove the outcome.
     let mut r = Rig::new(dest("d1", "tok-1"), finished("run-0"), &[]);
     r.start();
+    assert!(r.exit().is_none());
+    assert!(!r.registered(), "{}", r.h.transcript.text());
+    assert!(r.h.has_output(|o| matches!(o, Output::Log { level: Level::Info, message } if message == "session s1 finished earlier: waiting for a source to start it again")));
+    r.h.zk.delete(&layout().outcome());
+    r.run();
     assert!(r.registered(), "{}", r.h.transcript.text());
-    assert!(!r.h.zk.exists(&layout().outcome()));
 }

@@ -165,3 +165,116 @@ fn a_new_run_of_a_finished_session_starts_it_anew() {
     );
     assert_eq!(c.status().unwrap()["run"], "r2");
 }
+
+#[test]
+fn retry_failed_runs_only_the_failed_chunks_again_and_the_outcome_counts_the_whole_session() {
+    let (server, tmp) = (ZkServer::start(), tempfile::tempdir().unwrap());
+    let zk = server.connect();
+    let (src, dst) = trees(tmp.path());
+    // The destination holds a non-empty directory where the source has the file d1/f0:
+    // rsync cannot make way for it (exit 23), so d1's chunk fails for good.
+    fs::create_dir_all(dst.join("d1/f0")).unwrap();
+    fs::write(dst.join("d1/f0/keep"), "in the way").unwrap();
+    let opts = ["--depth", "1", "--chunk-entries", "1", "--attempts", "1"];
+    let mut c = Cluster::new(zk, "s1");
+    c.dest_with("d1", &dst, "127.0.0.1", &["--run", "r1"]);
+    let mut first: Vec<&str> = vec!["--run", "r1"];
+    first.extend(opts);
+    c.source("m", &src, &first);
+    c.source("w", &src, &first);
+    let mut codes = c.wait_all(LIMIT);
+    codes.sort();
+    // The master (whichever source won the election) reports the failed chunk.
+    assert_eq!(
+        codes,
+        [Some(0), Some(0), Some(exit_code::PARTIAL)],
+        "{}",
+        c.all_logs()
+    );
+    let status = c.status().unwrap();
+    assert_eq!(
+        (status["state"].as_str(), status["failed"].as_u64()),
+        (Some("finished"), Some(1)),
+        "{status}"
+    );
+    let chunks = status["chunks"].as_u64().unwrap();
+    let (_, line, _) = run(&["status", "--zk", zk, "--session", "s1"]);
+    assert!(line.contains(" failed: rsync exited with 23"), "{line}");
+
+    // A retry with other parameters is refused, and changes nothing.
+    let mut other: Vec<&str> = vec!["--run", "r2", "--retry-failed", "--delete"];
+    other.extend(opts);
+    let mut r = Cluster::new(zk, "s1");
+    let refused = r.source("m", &src, &other);
+    assert_eq!(
+        r.wait(refused, LIMIT).code(),
+        Some(exit_code::CONFIG),
+        "{}",
+        r.all_logs()
+    );
+    assert!(
+        r.all_logs().contains("--delete differs from session s1's"),
+        "{}",
+        r.all_logs()
+    );
+    assert_eq!(c.status().unwrap(), status, "the outcome is unchanged");
+
+    // Fix the destination, change a file of a chunk that was done, and retry: only the
+    // failed chunk runs again, so the change is not copied (a full run would copy it).
+    fs::remove_dir_all(dst.join("d1/f0")).unwrap();
+    fs::write(src.join("d0/f0"), "changed after the first run").unwrap();
+    let mut retry: Vec<&str> = vec!["--run", "r2", "--retry-failed"];
+    retry.extend(opts);
+    let mut r = Cluster::new(zk, "s1");
+    r.dest_with("d1", &dst, "127.0.0.1", &["--run", "r2"]);
+    r.source("m", &src, &retry);
+    r.source("w", &src, &retry);
+    let codes = r.wait_all(LIMIT);
+    assert!(
+        codes.iter().all(|c| *c == Some(0)),
+        "{codes:?}\n{}",
+        r.all_logs()
+    );
+    let logs = r.all_logs();
+    assert!(
+        logs.contains("retrying the 1 failed chunks of session s1"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains(&format!("session s1 complete: {chunks} chunks")),
+        "{logs}"
+    );
+    assert_eq!(fs::read_to_string(dst.join("d1/f0")).unwrap(), "1/0");
+    let diff = differences(&src, &dst);
+    let lines: Vec<&str> = diff.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with(">f") && lines[0].ends_with(" d0/f0"),
+        "only the change in a chunk done before differs: {diff}"
+    );
+    let status = r.status().unwrap();
+    assert_eq!(status["complete"], true, "{status}");
+    assert_eq!(
+        (status["chunks"].as_u64(), status["done"].as_u64()),
+        (Some(chunks), Some(chunks)),
+        "{status}"
+    );
+    assert_eq!(status["run"], "r2", "{status}");
+    assert!(r.only_outcome_left());
+
+    // Nothing is left to retry (for another run: one of r2 would leave as of its run).
+    let mut again = Cluster::new(zk, "s1");
+    let mut retry3: Vec<&str> = vec!["--run", "r3", "--retry-failed"];
+    retry3.extend(opts);
+    let nothing = again.source("m", &src, &retry3);
+    assert_eq!(
+        again.wait(nothing, LIMIT).code(),
+        Some(0),
+        "{}",
+        again.all_logs()
+    );
+    assert!(
+        again.all_logs().contains("finished with no failed chunk"),
+        "{}",
+        again.all_logs()
+    );
+}

@@ -117,6 +117,29 @@ fn a_destination_whose_parent_is_missing_is_refused_before_anything_starts() {
 }
 
 #[test]
+fn retry_failed_without_the_sessions_zookeeper_is_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    generate(&src, 5, 2, 3);
+    let hosts = tmp.path().join("hosts.txt");
+    fs::write(&hosts, "localhost slots=5\n").unwrap();
+    for extra in [
+        &["--retry-failed"][..],
+        &["--retry-failed", "--session", "s1"],
+    ] {
+        let out = launch(&hosts, &src, &dst, extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert_eq!(
+            stderr,
+            "zkrsync-launch: error: --retry-failed needs the finished session's ZooKeeper and name: give --zk and --session (a run on the launcher's private ZooKeeper keeps nothing after it)\n",
+            "{extra:?}"
+        );
+        assert!(!dst.exists(), "nothing made");
+    }
+}
+
+#[test]
 fn stopping_the_launcher_stops_every_agent_and_rsync() {
     let tmp = tempfile::tempdir().unwrap();
     let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));

@@ -19,7 +19,8 @@
 //! | `deletes/<chunk>~<n>~<seq>` | persistent sequential | `n` deletions of the session's `--max-delete` budget asked for by a run of the chunk ([`super::delete_budget`]) |
 //! | `stop` | persistent | `done` or `abort`: every client leaves |
 //! | `summary` | persistent | the outcome, recorded by the master before its cleanup deletes results |
-//! | `outcome` | persistent | a finished session's outcome ([`super::records::OutcomeRecord`]): the final cleanup deletes everything else and leaves the session's znode with only this child, for `--keep` |
+//! | `retried` | persistent | in a session started again with `--retry-failed`: the outcome of the run it retries, merged into this one's at the end |
+//! | `outcome` | persistent | a finished session's outcome ([`super::records::OutcomeRecord`]): the final cleanup deletes everything else and leaves the session's znode with only this child (and, when chunks failed, `config`, `plan` and the failed chunks, for `--retry-failed`), for `--keep` |
 
 /// The paths of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +177,11 @@ impl Layout {
     /// ([`super::records::OutcomeRecord`]).
     pub fn outcome(&self) -> String {
         self.at("outcome")
+    }
+    /// `retried`: in a session started with `--retry-failed`, the outcome of the run it
+    /// retries.
+    pub fn retried(&self) -> String {
+        self.at("retried")
     }
     /// `desttree`: the session's destination tree ([`super::records::DestTreeRecord`]).
     pub fn desttree(&self) -> String {

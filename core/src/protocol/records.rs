@@ -500,6 +500,18 @@ impl SummaryRecord {
             l.put_bytes("failed", format!("{chunk} {error}").as_bytes());
         }
     }
+    /// The summary of a session whose run `self` was retried (`--retry-failed`) by `retry`:
+    /// the chunks and units of the whole session, the chunks done by either, the failures
+    /// of the retry.
+    pub fn then(&self, retry: SummaryRecord) -> SummaryRecord {
+        SummaryRecord {
+            chunks: self.chunks,
+            units: self.units,
+            done: self.done + retry.done,
+            stats: self.stats + retry.stats,
+            failed: retry.failed,
+        }
+    }
     /// Decodes.
     pub fn decode(data: &[u8]) -> Result<SummaryRecord, RecordError> {
         SummaryRecord::from_fields(&Fields::parse("summary", data)?)

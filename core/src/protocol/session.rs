@@ -25,8 +25,8 @@ pub(crate) enum Finished {
     No,
     /// The client's own run finished: it has exited.
     OwnRun,
-    /// An earlier run's outcome: its delete was sent; set up once it is answered.
-    Removing,
+    /// An earlier run's outcome (None: unreadable): the machine decides what to do.
+    Earlier(Option<OutcomeRecord>),
 }
 
 /// What every machine keeps of its life in a session; `W` says what a request was for.
@@ -83,13 +83,11 @@ impl<W> SessionCore<W> {
         self.reqs.send(op, why);
     }
 
-    /// What the reply to [`SessionCore::read_outcome`] means; `delete` is what removing an
-    /// earlier run's outcome is for (its reply: `Ok` or `NoNode` both mean set up). An
-    /// error is the message to exit with.
+    /// What the reply to [`SessionCore::read_outcome`] means. An error is the message to
+    /// exit (or start over) with.
     pub(crate) fn on_outcome(
         &mut self,
         result: Result<ZkReply, ZkError>,
-        delete: W,
     ) -> Result<Finished, String> {
         let session = self.layout.session().to_owned();
         let data = match result {
@@ -112,29 +110,37 @@ impl<W> SessionCore<W> {
                     ),
                 );
                 self.exit(exit_code::OK, None);
-                return Ok(Finished::OwnRun);
+                Ok(Finished::OwnRun)
             }
-            Ok(outcome) => self.reqs.log(
-                Level::Info,
-                format!(
-                    "session {session} finished earlier ({}, {}): its outcome is removed and the session starts anew",
-                    outcome_words(&outcome),
-                    match &outcome.run {
-                        Some(run) => format!("run {run}"),
-                        None => "no run id".to_owned(),
-                    }
-                ),
-            ),
-            Err(e) => self.reqs.log(
-                Level::Warn,
-                format!("session {session}'s outcome is unreadable ({e}): it is removed and the session starts anew"),
-            ),
+            Ok(outcome) => Ok(Finished::Earlier(Some(outcome))),
+            Err(e) => {
+                self.reqs.log(
+                    Level::Warn,
+                    format!("session {session}'s outcome is unreadable ({e})"),
+                );
+                Ok(Finished::Earlier(None))
+            }
         }
-        let op = ZkOp::Delete {
-            path: self.layout.outcome(),
+    }
+
+    /// Says that an earlier run's outcome is removed and the session starts anew.
+    pub(crate) fn say_starting_anew(&mut self, outcome: Option<&OutcomeRecord>) {
+        let session = self.layout.session().to_owned();
+        let what = match outcome {
+            Some(o) => format!(
+                "finished earlier ({}, {})",
+                outcome_words(o),
+                match &o.run {
+                    Some(run) => format!("run {run}"),
+                    None => "no run id".to_owned(),
+                }
+            ),
+            None => "has an unreadable outcome".to_owned(),
         };
-        self.reqs.send(op, delete);
-        Ok(Finished::Removing)
+        self.reqs.log(
+            Level::Info,
+            format!("session {session} {what}: what is kept of it is removed and the session starts anew"),
+        );
     }
 
     /// Creates the base path, the session's znode and its directories (parents first), each

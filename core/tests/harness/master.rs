@@ -34,6 +34,14 @@ pub const KEEP: Duration = Duration::from_secs(86400);
 /// A source whose session keeps its outcome for `keep` after it finished.
 pub fn source_keeping(min_chunk_weight: u64, keep: Duration) -> Source {
     Source::new(SourceConfig {
+        keep,
+        ..source_cfg(min_chunk_weight)
+    })
+}
+
+/// The configuration of the tests' sources (of run `run-1`).
+pub fn source_cfg(min_chunk_weight: u64) -> SourceConfig {
+    SourceConfig {
         layout: layout(),
         params: SessionParams::default(),
         client_id: "h-1".into(),
@@ -43,8 +51,9 @@ pub fn source_keeping(min_chunk_weight: u64, keep: Duration) -> Source {
         min_chunk_weight,
         open_acls: false,
         run: Some("run-1".into()),
-        keep,
-    })
+        retry_failed: false,
+        keep: KEEP,
+    }
 }
 
 pub fn ms(n: u64) -> Duration {
@@ -252,11 +261,33 @@ pub fn is_final_multi(op: &ZkOp) -> bool {
     matches!(op, ZkOp::Multi(ops) if ops.iter().any(|o| matches!(o, MultiOp::Delete { path } if *path == election)))
 }
 
-/// The session's znode is left with its outcome alone: what the outcome says.
+/// The session's znode is left with its outcome alone, and when chunks failed, with what
+/// `--retry-failed` needs (the config, the plan record and the failed chunks): what the
+/// outcome says.
 pub fn kept_outcome(h: &Harness<Source>) -> OutcomeRecord {
-    assert_eq!(h.zk.children(ROOT), ["outcome"], "only the outcome is left");
     let data = h.zk.data(&layout().outcome()).expect("an outcome");
-    OutcomeRecord::decode(data).unwrap()
+    let outcome = OutcomeRecord::decode(data).unwrap();
+    let failed: Vec<String> = outcome
+        .summary
+        .failed
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect();
+    if failed.is_empty() {
+        assert_eq!(h.zk.children(ROOT), ["outcome"], "only the outcome is left");
+    } else {
+        assert_eq!(
+            h.zk.children(ROOT),
+            ["config", "outcome", "plan"],
+            "the outcome and what a retry needs"
+        );
+        assert_eq!(
+            h.zk.children(&layout().plan()),
+            failed,
+            "the failed chunks are kept"
+        );
+    }
+    outcome
 }
 
 pub fn finish(name: &str, h: &Harness<Source>) {

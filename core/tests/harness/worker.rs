@@ -25,6 +25,7 @@ pub fn source(params: SessionParams) -> Source {
         min_chunk_weight: zkrsync_core::protocol::source::MIN_CHUNK_WEIGHT,
         open_acls: false,
         run: Some("run-1".into()),
+        retry_failed: false,
         keep: Duration::from_secs(86400),
     })
 }

@@ -163,11 +163,23 @@ pub async fn read(zk: &Zk, layout: &Layout) -> anyhow::Result<Option<Finished>> 
     }
 }
 
-/// Deletes the outcome and the session's znode in one multi: it fails, changing nothing,
-/// when the session has any other child (it is being started anew) or the outcome was
-/// written again meanwhile.
+/// Deletes what a finished session keeps — the failed chunks, the plan record and the
+/// config when it kept them for `--retry-failed`, the outcome — and the session's znode, in
+/// one multi: it fails, changing nothing, when the session has any other child (it is being
+/// started again) or the outcome was written again meanwhile.
 async fn remove(zk: &Zk, layout: &Layout, version: i32) -> Result<(), zk::Error> {
     let mut w = zk.client.new_multi_writer();
+    match zk.client.list_children(&layout.plan()).await {
+        Ok(chunks) => {
+            for chunk in chunks {
+                w.add_delete(&format!("{}/{chunk}", layout.plan()), None)?;
+            }
+            w.add_delete(&layout.plan(), None)?;
+            w.add_delete(&layout.config(), None)?;
+        }
+        Err(zk::Error::NoNode) => {}
+        Err(e) => return Err(e),
+    }
     w.add_delete(&layout.outcome(), Some(version))?;
     w.add_delete(layout.root(), None)?;
     match w.commit().await {

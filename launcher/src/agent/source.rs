@@ -100,6 +100,13 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DURATION", default_value = crate::agent::finished::DEFAULT_KEEP, value_parser = crate::agent::finished::parse_keep)]
     pub keep: Duration,
 
+    /// Run a finished session again with only its failed chunks (kept with its outcome),
+    /// under the same parameters (a source whose parameters differ is refused); the outcome
+    /// then counts the whole session. Without a kept outcome, join the retry under way, or
+    /// be refused when there is none.
+    #[arg(long)]
+    pub retry_failed: bool,
+
     /// Write the final summary to this file when the session completes (master).
     #[arg(long, value_name = "FILE")]
     pub done_file: Option<PathBuf>,
@@ -357,6 +364,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         open_acls: args.zk.credentials()?.is_none(),
         run: args.run.clone(),
         keep: args.keep,
+        retry_failed: args.retry_failed,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

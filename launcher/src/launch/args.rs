@@ -87,6 +87,11 @@ pub struct LaunchArgs {
     /// source host (can it reach and log in to every destination?), then stop them.
     #[arg(long)]
     pub check: bool,
+    /// Run a finished session again with only its failed chunks (every source's
+    /// --retry-failed); needs the session's --zk and --session, since a run on the
+    /// launcher's private ZooKeeper keeps nothing after it.
+    #[arg(long, conflicts_with = "check")]
+    pub retry_failed: bool,
     /// Options for every source (session parameters such as --depth, --delete).
     #[arg(last = true, allow_hyphen_values = true)]
     pub agent_args: Vec<OsString>,

@@ -34,6 +34,9 @@ use zkrsync_core::protocol::exit_code::HOST_FAILED;
 
 /// Runs the launcher; returns the exit code.
 pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
+    if args.retry_failed && (args.zk.is_none() || args.session.is_none()) {
+        anyhow::bail!("--retry-failed needs the finished session's ZooKeeper and name: give --zk and --session (a run on the launcher's private ZooKeeper keeps nothing after it)");
+    }
     let plan = plan(args)?;
     let ssh = Arc::new(ssh_config(args)?);
     let needs = remote_needs(args, &plan);
@@ -193,6 +196,9 @@ impl Run<'_> {
             }
         } else {
             words.push("--progress-stdout".into());
+            if self.args.retry_failed {
+                words.push("--retry-failed".into());
+            }
             words.extend(self.args.agent_args.iter().cloned());
         }
         words

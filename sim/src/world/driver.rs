@@ -62,6 +62,7 @@ impl World {
                 open_acls: false,
                 run: Some(RUN.into()),
                 keep: KEEP,
+                retry_failed: false,
             })),
             Kind::Dest => Box::new(Dest::new(DestConfig {
                 layout,

@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use madsim::rand::{GlobalRng, Rng};
-use zkrsync_core::protocol::layout::Layout;
+use zkrsync_core::protocol::layout::{Dir, Layout};
 use zkrsync_core::protocol::{Input, JobId, ReqId, Summary, ZkOp};
 
 use crate::config::SimConfig;
@@ -445,13 +445,29 @@ impl World {
             &self.dst,
             &self.dst_before,
         )?;
-        let outcome = self.layout.outcome();
+        // What the outcome keeps: itself, and for --retry-failed the config, the plan
+        // record and the failed chunks.
+        let l = &self.layout;
+        let mut kept = vec![l.outcome()];
+        if !summary.failed.is_empty() {
+            kept.extend([l.config(), l.plan()]);
+            kept.extend(summary.failed.iter().map(|f| l.entry(Dir::Plan, &f.chunk)));
+        }
+        let outcome = l.outcome();
         let left: Vec<String> = self
             .zk
-            .descendants(self.layout.root())
+            .descendants(l.root())
             .into_iter()
-            .filter(|p| *p != outcome)
+            .filter(|p| !kept.contains(p))
             .collect();
+        for path in &kept {
+            if self.zk.stat(path).is_none() {
+                return Err(Violation::new(
+                    "cleanup-and-resume",
+                    format!("{path} is not kept after the session ended with failed chunks"),
+                ));
+            }
+        }
         let kept = self.zk.data(&outcome).map(<[u8]>::to_vec);
         cleanup::check_end(&left, kept.as_deref(), &summary)?;
         self.report.simulated = self.now.duration_since(self.start);

@@ -62,8 +62,8 @@ pub struct DestConfig {
 enum Why {
     /// Reading the outcome of a finished session (the first request of the first join).
     OutcomeRead,
-    /// Removing an earlier run's outcome.
-    OutcomeDelete,
+    /// Waiting for an earlier run's outcome to go (a source of the new run removes it).
+    OutcomeWait,
     Setup,
     Register,
     OldRegistration,
@@ -163,7 +163,10 @@ impl Dest {
                 }
             }
             Input::Watch { path, kind } => {
-                if path == self.cfg.layout.stop() && kind != WatchKind::Deleted {
+                if path == self.cfg.layout.outcome() && !self.core.rejoining {
+                    // The earlier run's outcome went (or changed): look again.
+                    self.setup();
+                } else if path == self.cfg.layout.stop() && kind != WatchKind::Deleted {
                     self.stop_armed = false;
                     self.watch_stop();
                 } else if path == self.own_path()
@@ -294,12 +297,28 @@ impl Dest {
             }
             (_, Err(ZkError::SessionExpired)) => self
                 .restart("ZooKeeper session expired: registering again with a new session".into()),
-            (Why::OutcomeRead, result) => match self.core.on_outcome(result, Why::OutcomeDelete) {
+            (Why::OutcomeRead, result) => match self.core.on_outcome(result) {
                 Ok(Finished::No) => self.setup_fresh(),
-                Ok(Finished::OwnRun | Finished::Removing) => {}
+                Ok(Finished::OwnRun) => {}
+                Ok(Finished::Earlier(_)) => {
+                    // Sources start the session anew (or retry it); a destination waits.
+                    self.core.reqs.log(
+                        Level::Info,
+                        format!(
+                            "session {} finished earlier: waiting for a source to start it again",
+                            self.cfg.layout.session()
+                        ),
+                    );
+                    let op = ZkOp::Exists {
+                        path: self.cfg.layout.outcome(),
+                        watch: true,
+                    };
+                    self.core.reqs.send(op, Why::OutcomeWait);
+                }
                 Err(message) => self.restart(format!("{message}: trying again with a new session")),
             },
-            (Why::OutcomeDelete, Ok(_) | Err(ZkError::NoNode)) => self.setup_fresh(),
+            (Why::OutcomeWait, Ok(ZkReply::Exists(false))) => self.setup(),
+            (Why::OutcomeWait, Ok(_)) => {}
             (Why::Setup, result) => match created(result) {
                 Created::Made | Created::Existed => {}
                 Created::Finished => {

@@ -11,6 +11,7 @@
 //! | module | concern |
 //! |---|---|
 //! | [`session`] | joining: creating the layout, checking the parameters, session events, giving a session up |
+//! | [`finished`] | a finished session's kept outcome of another run: starting anew, or `--retry-failed` |
 //! | [`replies`] | what a failed request means (retry a read, give up the session, refuse), routing replies |
 //! | [`watches`] | which one-shot watches are armed |
 //! | [`view`] | what the source knows of the session's directories |
@@ -19,6 +20,7 @@
 //! | [`master`] | the plan (cover, walk, publish), tracking results, stopping, cleaning up |
 
 mod election;
+mod finished;
 mod master;
 mod replies;
 mod session;
@@ -33,6 +35,7 @@ use super::params::SessionParams;
 use super::session::SessionCore;
 use super::{exit_code, Input, Output, Summary};
 use election::{ElectionWhy, Role};
+use finished::{FinishedWhy, Kept};
 use master::{Master, MasterWhy};
 use view::{View, ViewWhy};
 use watches::Watches;
@@ -67,6 +70,9 @@ pub struct SourceConfig {
     /// How long the outcome of the session stays after it finished (`--keep`), when this
     /// source is the master that ends it; zero deletes the session's znode with the rest.
     pub keep: Duration,
+    /// `--retry-failed`: a finished session is run again with only its failed chunks
+    /// ([`finished`]).
+    pub retry_failed: bool,
 }
 
 /// How long a master waits for the session's clients to leave after it signalled stop:
@@ -84,6 +90,7 @@ enum Why {
     View(ViewWhy),
     Worker(WorkerWhy),
     Master(MasterWhy),
+    Finished(FinishedWhy),
 }
 
 /// The state machine of one source process.
@@ -106,6 +113,10 @@ pub struct Source {
     /// The outcome of a session this source was cleaning up as master when its ZooKeeper
     /// session was lost, reported if the session is found gone.
     unreported: Option<(Summary, i32, Option<String>)>,
+    /// `--retry-failed` found no outcome: it joins the session only if there is one.
+    retry_join: bool,
+    /// What a `--retry-failed` conversion has read so far.
+    kept: Kept,
     worker: Worker,
     master: Master,
 }
@@ -123,6 +134,8 @@ impl Source {
             seen_running: false,
             standing_by: false,
             unreported: None,
+            retry_join: false,
+            kept: Kept::default(),
             worker: Worker::default(),
             master: Master::default(),
         }

@@ -46,6 +46,7 @@ impl Source {
             Why::View(why) => self.on_view_reply(why, result),
             Why::Worker(why) => self.on_worker_reply(why, result),
             Why::Master(why) => self.on_master_reply(why, op, result),
+            Why::Finished(why) => self.on_finished_reply(why, result),
         }
     }
 }

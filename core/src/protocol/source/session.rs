@@ -20,8 +20,6 @@ use crate::protocol::{
 pub(super) enum SessionWhy {
     /// Reading the outcome of a finished session (the first request of the first join).
     OutcomeRead,
-    /// Removing an earlier run's outcome.
-    OutcomeDelete,
     /// Creating the base path, the session's znode or a directory.
     Setup,
     /// Creating the session's config (the first source).
@@ -114,12 +112,10 @@ impl Source {
         self.master = Master::default();
     }
 
+    /// Every join reads the outcome first: rejoining, an outcome means the session is over
+    /// (it may keep its config, for --retry-failed), and so does a missing config.
     fn setup(&mut self) {
         self.core.joined = true;
-        if self.core.rejoining {
-            // Rejoining, the session is never created again: NoNode means it is over.
-            return self.read_config();
-        }
         self.core
             .read_outcome(Why::Session(SessionWhy::OutcomeRead));
     }
@@ -127,7 +123,7 @@ impl Source {
     /// The first join, once no outcome is in the way: creates what is missing of the
     /// session (an outcome that appears meanwhile makes every create fail) and reads the
     /// config.
-    fn setup_fresh(&mut self) {
+    pub(super) fn setup_fresh(&mut self) {
         let l = self.cfg.layout.clone();
         self.core.rejoining = true;
         self.core.create_layout(|| Why::Session(SessionWhy::Setup));
@@ -140,7 +136,7 @@ impl Source {
         self.read_config();
     }
 
-    fn read_config(&mut self) {
+    pub(super) fn read_config(&mut self) {
         let op = ZkOp::GetData {
             path: self.cfg.layout.config(),
             watch: false,
@@ -152,7 +148,7 @@ impl Source {
 
     /// The session finished between the outcome's read and the setup: start the first
     /// join over, with a new ZooKeeper session (what is in flight is forgotten).
-    fn finished_while_joining(&mut self) {
+    pub(super) fn finished_while_joining(&mut self) {
         self.core.reqs.log(
             Level::Info,
             format!(
@@ -171,22 +167,20 @@ impl Source {
         result: Result<ZkReply, ZkError>,
     ) {
         match why {
-            SessionWhy::OutcomeRead => {
-                match self
-                    .core
-                    .on_outcome(result, Why::Session(SessionWhy::OutcomeDelete))
-                {
-                    Ok(Finished::No) => self.setup_fresh(),
-                    Ok(Finished::OwnRun | Finished::Removing) => {}
-                    Err(message) => self.fail_config(message),
-                }
-            }
-            SessionWhy::OutcomeDelete => match result {
-                Ok(_) | Err(ZkError::NoNode) => self.setup_fresh(),
+            SessionWhy::OutcomeRead if self.core.rejoining => match result {
+                Ok(_) => self.session_gone(),
+                // Rejoining, the session is never created again: NoNode means it is over.
+                Err(ZkError::NoNode) => self.read_config(),
                 Err(e) => self.fail_config(format!(
-                    "cannot remove session {}'s outcome: {e}",
+                    "cannot read session {}'s outcome: {e}",
                     self.cfg.layout.session()
                 )),
+            },
+            SessionWhy::OutcomeRead => match self.core.on_outcome(result) {
+                Ok(Finished::No) => self.no_outcome(),
+                Ok(Finished::OwnRun) => {}
+                Ok(Finished::Earlier(outcome)) => self.on_earlier_outcome(outcome),
+                Err(message) => self.fail_config(message),
             },
             SessionWhy::Setup | SessionWhy::ConfigCreate => match created(result) {
                 Created::Made if why == SessionWhy::ConfigCreate => self.say_created(),
@@ -204,6 +198,10 @@ impl Source {
             },
             SessionWhy::ConfigRead => match result {
                 Ok(ZkReply::Data(data)) => self.on_config(&data),
+                Err(ZkError::NoNode) if self.retry_join => self.fail_config(format!(
+                    "there is no finished session {} to retry: none has kept its outcome here (it never ran, or was forgotten, or its --keep passed); run without --retry-failed to copy everything",
+                    self.cfg.layout.session()
+                )),
                 Err(ZkError::NoNode) if self.core.rejoining => self.session_gone(),
                 other => self.fail_config(format!(
                     "cannot read the session's config: {}",
@@ -227,20 +225,29 @@ impl Source {
     }
 
     fn on_config(&mut self, data: &[u8]) {
+        self.retry_join = false;
+        match self.check_config(data) {
+            Ok(()) => self.join(),
+            Err(message) => self.fail_config(message),
+        }
+    }
+
+    /// Whether the session's config (its parameters) is this source's; the refusal if not.
+    pub(super) fn check_config(&self, data: &[u8]) -> Result<(), String> {
         let session = match SessionParams::decode(data) {
             Ok(p) => p,
-            Err(e) => return self.fail_config(format!("{e}: the session's config is damaged; run zkrsync abort on it or use another --session")),
+            Err(e) => return Err(format!("{e}: the session's config is damaged; run zkrsync abort on it or use another --session")),
         };
-        if let Some(m) = self.cfg.params.mismatch(&session) {
-            return self.fail_config(format!(
+        match self.cfg.params.mismatch(&session) {
+            None => Ok(()),
+            Some(m) => Err(format!(
                 "{} differs from session {}'s: the session has {}, this source has {}; give the same options as the session's sources, or another --session",
                 m.option,
                 self.cfg.layout.session(),
                 m.session,
                 m.client
-            ));
+            )),
         }
-        self.join();
     }
 
     /// Joins the election and follows the session.

@@ -6,6 +6,8 @@
 //! for late clients of the same run; without, it deletes the session's znode too.
 
 use super::MasterPhase;
+use std::collections::BTreeSet;
+
 use crate::protocol::layout::Dir;
 use crate::protocol::records::{FailedRecord, OutcomeRecord, SummaryRecord};
 use crate::protocol::source::session::cleaned_dirs;
@@ -35,6 +37,8 @@ pub(in crate::protocol::source) enum CleanupWhy {
     SummaryRead,
     /// Recording the outcome.
     SummaryWrite,
+    /// Reading the outcome of the run this one retries (`retried`), if it is a retry.
+    RetriedRead,
 }
 
 impl Source {
@@ -60,6 +64,20 @@ impl Source {
                             format!("the recorded summary is unreadable ({e}): counting again"),
                         ),
                     }
+                }
+                self.master_clean_more();
+            }
+            CleanupWhy::RetriedRead => {
+                self.list_answered();
+                if let Ok(ZkReply::Data(data)) = result {
+                    match OutcomeRecord::decode(&data) {
+                        Ok(r) => self.master.retried = Some(r),
+                        Err(e) => self.core.reqs.log(
+                            Level::Warn,
+                            format!("the outcome of the retried run is unreadable ({e}): this run's outcome counts only its own chunks"),
+                        ),
+                    }
+                    self.master.retried_exists = true;
                 }
                 self.master_clean_more();
             }
@@ -158,7 +176,12 @@ impl Source {
             watch: false,
         };
         self.core.reqs.send(op, Why::from(CleanupWhy::SummaryRead));
-        let mut lists = 1;
+        let op = ZkOp::GetData {
+            path: self.cfg.layout.retried(),
+            watch: false,
+        };
+        self.core.reqs.send(op, Why::from(CleanupWhy::RetriedRead));
+        let mut lists = 2;
         for dir in cleaned_dirs() {
             lists += 1;
             let op = ZkOp::GetChildren {
@@ -195,6 +218,12 @@ impl Source {
         if !self.master.summary_written {
             return self.write_summary(batches);
         }
+        let kept: BTreeSet<String> = self
+            .kept_chunks()
+            .iter()
+            .map(|c| self.cfg.layout.entry(Dir::Plan, c))
+            .collect();
+        self.master.to_delete.retain(|p| !kept.contains(p));
         if !self.master.to_delete.is_empty() {
             return self.delete_batches(batches);
         }
@@ -223,6 +252,15 @@ impl Source {
         }
     }
 
+    /// The summary the outcome keeps: this run's, after the outcome of the run it retries.
+    fn outcome_summary(&self) -> SummaryRecord {
+        let this = self.summary_record();
+        match &self.master.retried {
+            Some(prev) => prev.summary.then(this),
+            None => this,
+        }
+    }
+
     /// Records the outcome before any result goes, for a master that takes over.
     fn write_summary(&mut self, batches: usize) {
         let record = self.summary_record();
@@ -234,6 +272,17 @@ impl Source {
             mode: CreateMode::Persistent,
         };
         self.core.reqs.send(op, Why::from(CleanupWhy::SummaryWrite));
+    }
+
+    /// The chunks the outcome keeps for `--retry-failed`: the failed ones, when it is kept.
+    fn kept_chunks(&self) -> BTreeSet<String> {
+        if self.cfg.keep.is_zero() {
+            return BTreeSet::new();
+        }
+        match &self.master.recorded {
+            Some(r) => r.failed.iter().map(|(c, _)| c.clone()).collect(),
+            None => self.master.failed.keys().cloned().collect(),
+        }
     }
 
     fn delete_batches(&mut self, batches: usize) {
@@ -262,11 +311,20 @@ impl Source {
     /// (they see their node go and leave; some may be gone already).
     fn delete_session(&mut self) {
         let l = self.cfg.layout.clone();
+        // With failed chunks kept for --retry-failed, their plan and the config stay too.
+        let retry = !self.kept_chunks().is_empty();
         let mut ops: Vec<MultiOp> = cleaned_dirs()
+            .filter(|d| !(retry && *d == Dir::Plan))
             .map(|d| MultiOp::Delete { path: l.dir(d) })
             .collect();
-        for path in [l.config(), l.stop(), l.summary()] {
+        if !retry {
+            ops.push(MultiOp::Delete { path: l.config() });
+        }
+        for path in [l.stop(), l.summary()] {
             ops.push(MultiOp::Delete { path });
+        }
+        if self.master.retried_exists {
+            ops.push(MultiOp::Delete { path: l.retried() });
         }
         // Before the multi, alone: a session no destination joined has none.
         self.core.reqs.send(
@@ -296,7 +354,7 @@ impl Source {
                 run: self.cfg.run.clone(),
                 keep_secs: self.cfg.keep.as_secs().max(1),
                 dry_run: self.cfg.params.dry_run,
-                summary: self.summary_record(),
+                summary: self.outcome_summary(),
             };
             ops.push(MultiOp::Create {
                 path: l.outcome(),
@@ -365,6 +423,14 @@ impl Source {
                     FailedChunk { chunk, record }
                 })
                 .collect();
+        }
+        if let Some(prev) = &self.master.retried {
+            // A retry: the counts are the whole session's, its failures this run's.
+            let p = &prev.summary;
+            progress.chunks = p.chunks;
+            progress.units = p.units;
+            progress.done += p.done;
+            progress.stats = p.stats + progress.stats;
         }
         let code = if failed.is_empty() {
             exit_code::OK

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use super::election::Role;
 use super::{Source, Why};
-use crate::protocol::records::{FailedRecord, PlanRecord, SummaryRecord};
+use crate::protocol::records::{FailedRecord, OutcomeRecord, PlanRecord, SummaryRecord};
 use crate::protocol::{Level, Output, Progress, Timer, ZkError, ZkOp, ZkReply};
 use crate::rsync_stats::RsyncStats;
 use crate::unit::RelPath;
@@ -87,6 +87,10 @@ pub(super) struct Master {
     stop_limit: Option<u64>,
     /// The session's outcome as an earlier master recorded it before deleting results.
     recorded: Option<SummaryRecord>,
+    /// In a retry (`--retry-failed`): the outcome of the run it retries.
+    retried: Option<OutcomeRecord>,
+    /// The `retried` znode exists (the final multi deletes it).
+    retried_exists: bool,
     /// The outcome is in ZooKeeper (`summary`): results may be deleted now.
     pub(super) summary_written: bool,
     /// Cleanup rounds that found the session changed under them.
