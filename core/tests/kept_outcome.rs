@@ -140,6 +140,7 @@ fn finished_with_a_failure(params: &SessionParams) -> FakeZk {
         units: 4,
         root_nonempty: true,
         top_dirs: vec![b"b".to_vec()],
+        entries: 0,
     };
     zk.create(&layout().plan(), &plan.encode(), CreateMode::Persistent);
     let chunk = Chunk {

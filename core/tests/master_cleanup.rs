@@ -121,7 +121,10 @@ fn master_clean_leave_deadline() {
         .iter()
         .filter(|o| matches!(o, Output::Progress(_)))
         .count();
-    assert_eq!(progress, 3, "at +10, +20 and +30 s");
+    assert_eq!(
+        progress, 4,
+        "at +10, +20 and +30 s, and the last with the summary"
+    );
     let standby = format!("{ROOT}/election/s-0000000004");
     assert_eq!(
         h.sent(|op| matches!(op, ZkOp::Delete { path } if *path == standby))
@@ -336,6 +339,7 @@ fn stands_by_a_half_cleaned_session() -> (Harness<Source>, String) {
         units: 4,
         root_nonempty: true,
         top_dirs: vec![],
+        entries: 0,
     };
     // The old master deleted chunk 2 and every result after recording the summary.
     let mut zk = session_zk(plan, &chunks, 2);

@@ -125,18 +125,7 @@ fn expiry_kills_rsync_at_once_and_records_nothing() {
     );
     assert!(out.iter().any(|o| matches!(o, Output::NewSession)));
     // rsync's late success counts for nothing.
-    s.handle(
-        Instant::now(),
-        Input::RsyncDone {
-            id,
-            outcome: RsyncOutcome::Exited {
-                code: Some(0),
-                stats: Default::default(),
-                stderr_tail: String::new(),
-                deletions_skipped: 0,
-            },
-        },
-    );
+    s.handle(Instant::now(), rsync_ok(id));
     assert!(zk_ops(&drain(&mut s)).is_empty());
 }
 

@@ -35,13 +35,30 @@ fn a_local_host_file_runs_a_whole_session_with_a_private_zookeeper() {
         &hosts,
         &src,
         &dst,
-        &["--", "--depth", "2", "--chunk-entries", "64"],
+        &[
+            "--progress",
+            "json",
+            "--",
+            "--depth",
+            "2",
+            "--chunk-entries",
+            "64",
+        ],
     );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // --progress json: the master's reports, a JSON object a line, ending at the totals.
+    let reports: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"progress\":"))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["progress"].clone())
+        .collect();
+    let last = reports.last().expect("progress reports on stdout");
+    assert_eq!(last["done"], last["chunks"], "{last}");
+    assert!(last["bytes"].as_u64().unwrap() > 0, "{last}");
     assert!(
         stderr.contains("3 sources and 2 destinations"),
         "placement by slots: {stderr}"

@@ -17,6 +17,7 @@
 //! | `done/<chunk>` | persistent | the chunk's rsync stats |
 //! | `failed/<chunk>` | persistent | the chunk's last error, after `--attempts` tries |
 //! | `deletes/<chunk>~<n>~<seq>` | persistent sequential | `n` deletions of the session's `--max-delete` budget asked for by a run of the chunk ([`super::delete_budget`]) |
+//! | `progress/<election node>` | ephemeral | a worker's live progress in its chunk ([`super::records::LiveRecord`]), at most every [`super::source::LIVE_EVERY`] |
 //! | `stop` | persistent | `done` or `abort`: every client leaves |
 //! | `summary` | persistent | the outcome, recorded by the master before its cleanup deletes results |
 //! | `retried` | persistent | in a session started again with `--retry-failed`: the outcome of the run it retries, merged into this one's at the end |
@@ -53,11 +54,13 @@ pub enum Dir {
     Failed,
     /// `deletes/<chunk>~<n>~<seq>`: reservations of the `--max-delete` budget.
     Deletes,
+    /// `progress/<election node>`: workers' live progress.
+    Progress,
 }
 
 impl Dir {
     /// Every directory, in creation order (parents first).
-    pub const ALL: [Dir; 9] = [
+    pub const ALL: [Dir; 10] = [
         Dir::Election,
         Dir::Dests,
         Dir::Plan,
@@ -67,6 +70,7 @@ impl Dir {
         Dir::Done,
         Dir::Failed,
         Dir::Deletes,
+        Dir::Progress,
     ];
 
     /// Its name under the session's znode.
@@ -81,6 +85,7 @@ impl Dir {
             Dir::Done => "done",
             Dir::Failed => "failed",
             Dir::Deletes => "deletes",
+            Dir::Progress => "progress",
         }
     }
 }
@@ -314,7 +319,7 @@ mod tests {
             Dir::ALL.map(Dir::name),
             [
                 "election", "dests", "plan", "claims", "slots", "tries", "done", "failed",
-                "deletes"
+                "deletes", "progress"
             ]
         );
     }

@@ -231,6 +231,16 @@ pub enum Input {
     },
     /// The walk asked for by [`Output::Walk`] finished (or could not start).
     Walked(Result<Walked, WalkFailed>),
+    /// How far a running rsync job is (its runs' `--info=progress2` counters, summed), at
+    /// most about once a second.
+    RsyncProgress {
+        /// The job.
+        id: JobId,
+        /// Bytes of file data done so far.
+        bytes: u64,
+        /// Files checked so far.
+        files: u64,
+    },
     /// An rsync job ended.
     RsyncDone {
         /// The job.
@@ -290,6 +300,12 @@ pub struct Progress {
     pub active_dests: u64,
     /// Stats of the chunks done so far.
     pub stats: RsyncStats,
+    /// Bytes of file data the running chunks have done so far (workers' live progress).
+    pub live_bytes: u64,
+    /// Files the running chunks have checked so far.
+    pub live_files: u64,
+    /// Directory entries in the plan, when known (0: unknown): what the file count goes to.
+    pub entries: u64,
 }
 
 impl Progress {

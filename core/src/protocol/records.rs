@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use crate::rsync_stats::RsyncStats;
 
 pub use super::tree_id::TreeId;
+pub use live::LiveRecord;
 pub use outcome::OutcomeRecord;
 
+mod live;
 mod outcome;
 
 /// A record that could not be read.
@@ -164,6 +166,9 @@ pub struct PlanRecord {
     /// A sample of the source root's directory names: a source whose root lacks most of
     /// them is on another tree ([`crate::protocol::source_tree::Guards`]).
     pub top_dirs: Vec<Vec<u8>>,
+    /// Directory entries in the plan's units (the sum of their weights: what the session's
+    /// file count goes to), when known (valid when ready; 0: unknown).
+    pub entries: u64,
 }
 
 impl PlanRecord {
@@ -175,6 +180,7 @@ impl PlanRecord {
             units: 0,
             root_nonempty: false,
             top_dirs: Vec::new(),
+            entries: 0,
         }
     }
     /// Encodes.
@@ -183,7 +189,8 @@ impl PlanRecord {
         l.put("state", if self.ready { "ready" } else { "building" })
             .put("chunks", self.chunks)
             .put("units", self.units)
-            .put("root_nonempty", self.root_nonempty);
+            .put("root_nonempty", self.root_nonempty)
+            .put("entries", self.entries);
         for name in &self.top_dirs {
             l.put_bytes("top", name);
         }
@@ -202,6 +209,7 @@ impl PlanRecord {
             units: f.num("units")?,
             root_nonempty: f.bool("root_nonempty")?,
             top_dirs: f.all_bytes("top")?,
+            entries: f.num_or("entries", 0)?,
         })
     }
 }

@@ -177,6 +177,7 @@ pub fn ready_session() -> FakeZk {
         units: 4,
         root_nonempty: true,
         top_dirs: vec![],
+        entries: 0,
     };
     let mut zk = session_zk(plan, &chunks, 3);
     zk.create(

@@ -256,7 +256,10 @@ fn render_progress(p: &Progress) -> String {
         p.sources,
         p.dests,
         render_stats(&p.stats)
-    )
+    ) + &match (p.live_bytes, p.live_files, p.entries) {
+        (0, 0, 0) => String::new(),
+        (b, f, e) => format!(" live_bytes={b} live_files={f} entries={e}"),
+    }
 }
 
 fn render_level(level: Level) -> &'static str {
@@ -339,6 +342,9 @@ pub fn render_input(i: &Input) -> String {
         ),
         Input::Walked(Err(e)) => format!("walked error {:?}", e.to_string()),
         Input::RsyncDone { id, outcome } => format!("rsync done job#{} {outcome:?}", id.0),
+        Input::RsyncProgress { id, bytes, files } => {
+            format!("rsync progress job#{} bytes={bytes} files={files}", id.0)
+        }
         Input::Timeout => "timeout".to_owned(),
         Input::Tree(t) => format!("tree {t:?}"),
         Input::Probe { id, result } => format!("probe #{} {result:?}", id.0),

@@ -107,6 +107,7 @@ pub fn world(op: &ZkOp, params: &SessionParams) -> Result<ZkReply, ZkError> {
                 units: 1,
                 root_nonempty: true,
                 top_dirs: vec![],
+                entries: 0,
             }
             .encode(),
         )),
@@ -215,4 +216,17 @@ pub fn run_worker(
         })
         .expect("the worker spawns rsync");
     (s, id, all)
+}
+
+/// rsync job `id` ended with exit 0 and empty stats.
+pub fn rsync_ok(id: JobId) -> Input {
+    Input::RsyncDone {
+        id,
+        outcome: RsyncOutcome::Exited {
+            code: Some(0),
+            stats: Default::default(),
+            stderr_tail: String::new(),
+            deletions_skipped: 0,
+        },
+    }
 }

@@ -1,5 +1,6 @@
 //! The master's progress bar, shown when stderr is a terminal: chunks finished of the plan,
-//! data sent, rate and time left. Log lines are printed above it, never through it.
+//! data copied (the running chunks' included), rate, files and time left (from the files
+//! to go). Log lines are printed above it, never through it.
 
 use std::io::{IsTerminal as _, Write};
 use std::sync::OnceLock;
@@ -23,7 +24,7 @@ fn bar() -> &'static ProgressBar {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} chunks, {msg}, ETA {eta}",
+                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} chunks, {msg}",
             )
             .expect("a valid template")
             .progress_chars("=> "),
@@ -40,13 +41,21 @@ pub fn update(p: &Progress, elapsed: Duration, dry_run: bool) {
     bar.set_length(p.chunks);
     bar.set_position(p.done + p.failed);
     let secs = elapsed.as_secs_f64().max(0.001);
+    let copied = super::progress_report::copied(p);
+    let of_entries = match p.entries {
+        0 => String::new(),
+        n => format!(" of {n}"),
+    };
     let mut msg = format!(
-        "{}{} sent ({}/s), {} files",
+        "{}{} copied ({}/s), {}{of_entries} files",
         super::report::dry_mark(dry_run),
-        bytes(p.stats.bytes_sent),
-        bytes((p.stats.bytes_sent as f64 / secs) as u64),
-        p.stats.files
+        bytes(copied),
+        bytes((copied as f64 / secs) as u64),
+        super::progress_report::files(p)
     );
+    if let Some(left) = super::progress_report::eta(p, elapsed) {
+        msg.push_str(&format!(", about {left:.0} s left"));
+    }
     if p.failed > 0 {
         msg.push_str(&format!(", {} failed", p.failed));
     }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::time::Duration;
 
-use zkrsync_core::protocol::{Progress, Summary};
+use zkrsync_core::protocol::Summary;
 
 /// `1234567` as `1.2 MB`.
 pub fn bytes(n: u64) -> String {
@@ -32,33 +32,6 @@ pub fn dry_mark(dry_run: bool) -> &'static str {
     } else {
         ""
     }
-}
-
-/// One progress line, with a rate and an estimate of the time left.
-pub fn progress_line(p: &Progress, elapsed: Duration, dry_run: bool) -> String {
-    let finished = p.done + p.failed;
-    let mut line = format!(
-        "{}progress: {finished}/{}{} chunks ({} failed, {} running), {} sent, {} files; {} sources, {} destinations",
-        dry_mark(dry_run),
-        p.chunks,
-        if p.plan_ready { "" } else { "+" },
-        p.failed,
-        p.running,
-        bytes(p.stats.bytes_sent),
-        p.stats.files,
-        p.sources,
-        p.dests,
-    );
-    let secs = elapsed.as_secs_f64();
-    if secs > 0.0 && finished > 0 && p.plan_ready {
-        let rate = p.stats.bytes_sent as f64 / secs;
-        let left = p.chunks.saturating_sub(finished) as f64 * secs / finished as f64;
-        let _ = write!(line, "; {}/s, about {:.0} s left", bytes(rate as u64), left);
-    }
-    if let Some(why) = p.stalled() {
-        let _ = write!(line, "; stalled: {why}");
-    }
-    line
 }
 
 /// The summary the master prints at the end (and writes to the done-file).

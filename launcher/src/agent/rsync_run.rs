@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use zkrsync_core::protocol::rsync_job::RsyncInvocation;
@@ -21,6 +21,7 @@ use zkrsync_core::rsync_stats::RsyncStats;
 use zkrsync_core::walk::FsTree;
 
 use super::mount_pin;
+use super::rsync_progress;
 use super::rsync_stall;
 use super::watchdog::Watchdog;
 
@@ -81,8 +82,9 @@ impl Runner {
         let (kill_tx, kill_rx) = oneshot::channel();
         let inputs = inputs.clone();
         let ctx = Arc::clone(&self.ctx);
+        let sink = rsync_progress::Sink::new(id, inputs.clone());
         let handle = tokio::spawn(async move {
-            let outcome = run_job(&ctx, id, job, kill_rx).await;
+            let outcome = run_job(&ctx, id, job, kill_rx, sink).await;
             let _ = inputs.send(Input::RsyncDone { id, outcome });
         });
         self.jobs.insert(id, (kill_tx, handle));
@@ -127,7 +129,9 @@ async fn run_job(
     id: JobId,
     job: RsyncJob,
     mut kill: oneshot::Receiver<()>,
+    sink: rsync_progress::Sink,
 ) -> RsyncOutcome {
+    let mut sink = Some(sink);
     // The guards read the file system, which may hang (a dead NFS server): not on the
     // async runtime's threads.
     let source = ctx.source.clone();
@@ -166,7 +170,7 @@ async fn run_job(
         let max_delete = job.max_delete_arg(inv, total.deleted_files);
         let cmd = command(ctx, &dir, &job, inv, max_delete, &lists);
         let stall = rsync_stall::io_timeout(&inv.args);
-        let ran = match run_one(ctx, &job.chunk, cmd, stall, &mut kill).await {
+        let ran = match run_one(ctx, &job.chunk, cmd, stall, &mut kill, &mut sink).await {
             Ok(ran) => ran,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
@@ -381,6 +385,8 @@ fn command(
     };
     cmd.args(&inv.args)
         .args(max_delete)
+        // Running counters for live progress ([`rsync_progress`]).
+        .arg("--info=progress2")
         .arg("--from0")
         .arg(format!("--files-from={}", lists.files.display()));
     if let Some(excludes) = &lists.excludes {
@@ -418,6 +424,7 @@ async fn run_one(
     mut cmd: tokio::process::Command,
     stall: Option<Duration>,
     kill: &mut oneshot::Receiver<()>,
+    sink: &mut Option<rsync_progress::Sink>,
 ) -> Result<Ran, String> {
     let mut child = cmd
         .spawn()
@@ -430,12 +437,7 @@ async fn run_one(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let err_task = tokio::spawn(stderr_tail(chunk.to_owned(), stderr));
-    let out_task = tokio::spawn(async move {
-        let mut text = String::new();
-        let mut stdout = stdout;
-        let _ = stdout.read_to_string(&mut text).await;
-        text
-    });
+    let out_task = tokio::spawn(rsync_progress::read_stdout(stdout, sink.take()));
     let status = tokio::select! {
         status = child.wait() => status,
         _ = &mut *kill => {
@@ -459,7 +461,16 @@ async fn run_one(
     if let Some((pid, w)) = guarded {
         w.release(pid);
     }
-    let stdout = out_task.await.unwrap_or_default();
+    let stdout = match out_task.await {
+        Ok((text, last, back)) => {
+            *sink = back.map(|mut s| {
+                s.run_ended(last);
+                s
+            });
+            text
+        }
+        Err(_) => String::new(),
+    };
     let stderr_tail = err_task.await.unwrap_or_default();
     let code = status
         .map_err(|e| format!("cannot wait for rsync: {e}"))?

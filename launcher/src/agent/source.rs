@@ -18,7 +18,7 @@ use crate::agent::rsync_run::Runner;
 use crate::agent::walk_args::{absolute_root, WalkArgs};
 use crate::agent::watchdog::Watchdog;
 use crate::agent::zk_connect::ZkArgs;
-use crate::agent::{logging, report};
+use crate::agent::{logging, progress_report, report};
 
 mod rsync_trial;
 
@@ -136,9 +136,16 @@ pub struct SourceArgs {
     #[command(flatten)]
     pub run_mode: crate::agent::daemon_mode::RunMode,
 
-    /// Progress reports as lines on standard output (zkrsync-launch shows them as its own).
+    /// Progress reports as lines on standard output (zkrsync-launch shows them as its own):
+    /// JSON, as with --progress json, every second.
     #[arg(long, hide = true)]
     pub progress_stdout: bool,
+
+    /// How the master reports progress: `auto` (a bar when stderr is a terminal, else a log
+    /// line) or `json` (one JSON object per report on standard output: chunks, bytes and
+    /// files so far, the running chunks' included, entries, eta_s, the line).
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "json"])]
+    pub progress: String,
 }
 
 /// rsync options that would break how zkrsync drives rsync.
@@ -241,7 +248,8 @@ struct SourceHooks {
     done_file: Option<PathBuf>,
     started: Instant,
     summary_failed: Option<anyhow::Error>,
-    progress_stdout: bool,
+    /// Progress reports are JSON lines on standard output.
+    progress_json: bool,
     daemon: bool,
     /// The session copies nothing (`--dry-run`): every report line says so.
     dry_run: bool,
@@ -277,10 +285,11 @@ impl Hooks for SourceHooks {
             Output::Spawn { id, job } => self.runner.spawn(id, job, inputs),
             Output::Kill { id } => self.runner.kill(id),
             Output::Log { level, message } => logging::log(level, &message),
-            Output::Progress(p) if self.progress_stdout => {
+            // JSON lines for scripts, and for zkrsync-launch, which shows them as its own.
+            Output::Progress(p) if self.progress_json => {
                 println!(
                     "{}",
-                    report::progress_line(&p, self.started.elapsed(), self.dry_run)
+                    progress_report::json(&p, self.started.elapsed(), self.dry_run)
                 )
             }
             Output::Progress(p) if progress_bar::wanted() => {
@@ -289,7 +298,7 @@ impl Hooks for SourceHooks {
             Output::Progress(p) => {
                 tracing::info!(
                     "{}",
-                    report::progress_line(&p, self.started.elapsed(), self.dry_run)
+                    progress_report::line(&p, self.started.elapsed(), self.dry_run)
                 )
             }
             Output::Summary(s) => {
@@ -355,10 +364,13 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         params: args.params(),
         client_id: format!("{host}-{}", std::process::id()),
         session_timeout: timeout,
-        progress_every: Duration::from_secs(
-            args.progress_every
-                .unwrap_or(if progress_bar::wanted() { 1 } else { 10 }),
-        ),
+        progress_every: Duration::from_secs(args.progress_every.unwrap_or(
+            if progress_bar::wanted() || args.progress_stdout {
+                1
+            } else {
+                10
+            },
+        )),
         leave_timeout: zkrsync_core::protocol::source::leave_timeout(timeout),
         min_chunk_weight: args.chunk_entries,
         open_acls: args.zk.credentials()?.is_none(),
@@ -390,7 +402,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
             done_file: args.done_file.clone(),
             started: Instant::now(),
             summary_failed: None,
-            progress_stdout: args.progress_stdout,
+            progress_json: args.progress_stdout || args.progress == "json",
             daemon: args.run_mode.daemon,
             dry_run: args.dry_run,
             json: args.json,

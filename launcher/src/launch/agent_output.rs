@@ -76,7 +76,9 @@ impl Printer {
         if err {
             let _ = writeln!(std::io::stderr().lock(), "[{}] {text}", self.label);
         } else if self.own_stdout {
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            if !crate::launch::progress_view::show(text) {
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            }
         } else {
             let _ = writeln!(std::io::stdout().lock(), "[{}] {text}", self.label);
         }

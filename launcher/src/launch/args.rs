@@ -92,6 +92,10 @@ pub struct LaunchArgs {
     /// launcher's private ZooKeeper keeps nothing after it.
     #[arg(long, conflicts_with = "check")]
     pub retry_failed: bool,
+    /// How progress is shown: `auto` (a bar on a terminal, else a line every 10 s) or `json`
+    /// (the master's JSON progress reports on standard output, one a second).
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "json"])]
+    pub progress: String,
     /// Options for every source (session parameters such as --depth, --delete).
     #[arg(last = true, allow_hyphen_values = true)]
     pub agent_args: Vec<OsString>,

@@ -17,6 +17,7 @@ pub mod placement;
 mod plan;
 pub mod preflight;
 pub mod private_zk;
+pub mod progress_view;
 pub mod remote_agent;
 mod running;
 pub mod ssh;

@@ -38,6 +38,10 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
         anyhow::bail!("--retry-failed needs the finished session's ZooKeeper and name: give --zk and --session (a run on the launcher's private ZooKeeper keeps nothing after it)");
     }
     let plan = plan(args)?;
+    crate::launch::progress_view::set_mode(match args.progress.as_str() {
+        "json" => crate::launch::progress_view::Mode::Json,
+        _ => crate::launch::progress_view::Mode::Auto,
+    });
     let ssh = Arc::new(ssh_config(args)?);
     let needs = remote_needs(args, &plan);
     let mut reach = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -112,7 +116,9 @@ pub fn run(args: &LaunchArgs) -> anyhow::Result<i32> {
             &crate::agent::rsync_daemon::random_hex("the run id")?[..16]
         ),
     };
-    let code = runtime.block_on(run.agents())?;
+    let code = runtime.block_on(run.agents());
+    crate::launch::progress_view::finish();
+    let code = code?;
     if code == zkrsync_core::protocol::exit_code::INTERRUPTED {
         eprintln!(
             "zkrsync-launch: {}",

@@ -181,7 +181,7 @@ impl Dest {
             Input::Tree(state) => self.on_tree(state),
             Input::Probe { id, result } => self.on_probe(id, result),
             Input::Interrupt => self.exit(exit_code::INTERRUPTED, Some("interrupted".into())),
-            Input::Walked(_) | Input::RsyncDone { .. } => {}
+            Input::Walked(_) | Input::RsyncDone { .. } | Input::RsyncProgress { .. } => {}
         }
     }
 

@@ -45,6 +45,7 @@ fn records_round_trip() {
         units: 70,
         root_nonempty: true,
         top_dirs: vec![b"a".to_vec(), b"new\nline".to_vec(), b"\xff".to_vec()],
+        entries: 0,
     };
     assert_eq!(PlanRecord::decode(&plan.encode()).unwrap(), plan);
     assert_eq!(

@@ -175,6 +175,7 @@ impl Source {
                     ready: true,
                     chunks,
                     units: 0,
+                    entries: 0,
                     ..plan
                 };
                 let ops = vec![

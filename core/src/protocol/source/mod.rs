@@ -17,10 +17,12 @@
 //! | [`view`] | what the source knows of the session's directories |
 //! | [`election`] | who is master, the `stop` signal, standing by |
 //! | [`worker`] | claiming a chunk and a slot, running rsync, recording the result |
+//! | [`live`] | live progress: workers publish their running rsync's counters, the master reads them |
 //! | [`master`] | the plan (cover, walk, publish), tracking results, stopping, cleaning up |
 
 mod election;
 mod finished;
+mod live;
 mod master;
 mod replies;
 mod session;
@@ -36,11 +38,13 @@ use super::session::SessionCore;
 use super::{exit_code, Input, Output, Summary};
 use election::{ElectionWhy, Role};
 use finished::{FinishedWhy, Kept};
+use live::{Live, LiveWhy};
 use master::{Master, MasterWhy};
 use view::{View, ViewWhy};
 use watches::Watches;
 use worker::{Worker, WorkerWhy};
 
+pub use live::LIVE_EVERY;
 pub use master::{MIN_CHUNK_WEIGHT, TARGET_CHUNKS};
 
 /// What a source is told at start.
@@ -91,6 +95,7 @@ enum Why {
     Worker(WorkerWhy),
     Master(MasterWhy),
     Finished(FinishedWhy),
+    Live(LiveWhy),
 }
 
 /// The state machine of one source process.
@@ -117,6 +122,8 @@ pub struct Source {
     retry_join: bool,
     /// What a `--retry-failed` conversion has read so far.
     kept: Kept,
+    /// Live progress: this worker's, and the master's view of every worker's.
+    live: Live,
     worker: Worker,
     master: Master,
 }
@@ -136,6 +143,7 @@ impl Source {
             unreported: None,
             retry_join: false,
             kept: Kept::default(),
+            live: Live::default(),
             worker: Worker::default(),
             master: Master::default(),
         }
@@ -181,7 +189,13 @@ impl Source {
             }
             Input::Watch { path, kind } => self.on_watch(path, kind),
             Input::Walked(result) => self.on_walked(result),
-            Input::RsyncDone { id, outcome } => self.on_rsync_done(id, outcome),
+            Input::RsyncProgress { id, bytes, files } => {
+                self.on_rsync_progress(now, id, bytes, files)
+            }
+            Input::RsyncDone { id, outcome } => {
+                self.live_job_ended(now);
+                self.on_rsync_done(id, outcome)
+            }
             Input::Timeout => {
                 for timer in self.core.timers.expired(now) {
                     self.on_timer(now, timer);

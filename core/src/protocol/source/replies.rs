@@ -7,6 +7,10 @@ use crate::protocol::{Level, ZkError, ZkOp, ZkReply};
 
 impl Source {
     pub(super) fn on_reply(&mut self, why: Why, op: ZkOp, result: Result<ZkReply, ZkError>) {
+        if let Why::Live(why) = why {
+            // Best effort: no failure of live progress gives the session up.
+            return self.on_live_reply(why, result);
+        }
         let result = match result {
             Err(ZkError::NoAuth) => {
                 let message = self
@@ -47,6 +51,7 @@ impl Source {
             Why::Worker(why) => self.on_worker_reply(why, result),
             Why::Master(why) => self.on_master_reply(why, op, result),
             Why::Finished(why) => self.on_finished_reply(why, result),
+            Why::Live(why) => self.on_live_reply(why, result),
         }
     }
 }

@@ -102,6 +102,7 @@ impl Source {
     }
 
     fn reset_session_state(&mut self) {
+        self.reset_live();
         self.watches.clear();
         self.me = None;
         self.role = Role::Unknown;

@@ -90,8 +90,9 @@ impl View {
                 return new;
             }
             // The election is listed with its own request (its order decides the master);
-            // the budget's reservations only when a worker decides one.
-            Dir::Election | Dir::Deletes => {}
+            // the budget's reservations only when a worker decides one; live progress at
+            // the master's progress reports ([`super::live`]).
+            Dir::Election | Dir::Deletes | Dir::Progress => {}
         }
         Vec::new()
     }

@@ -375,6 +375,10 @@ impl Source {
     fn master_finish(&mut self, left_behind: bool) {
         self.master.phase = MasterPhase::Finished;
         let (summary, code, message) = self.final_summary(left_behind);
+        // A last report with every result counted: progress streams end at the totals.
+        self.core
+            .reqs
+            .push(Output::Progress(summary.progress.clone()));
         self.core.reqs.push(Output::Summary(summary));
         self.core.exit(code, message);
     }

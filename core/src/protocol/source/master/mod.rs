@@ -185,6 +185,7 @@ impl Source {
             }
             self.master.stalled = progress.stalled();
             self.core.reqs.push(Output::Progress(progress));
+            self.read_live();
             // The master follows the election only while stopping: a look now and then
             // keeps the count of sources (and the stalled line) true.
             if !matches!(self.master.phase, MasterPhase::Stopping) {

@@ -207,6 +207,8 @@ impl Source {
             units: already + new_units,
             root_nonempty: walked.root_nonempty,
             top_dirs: walked.top_dirs,
+            // Known only when this master walked every unit.
+            entries: if already == 0 { total_weight } else { 0 },
         };
         self.core.reqs.log(
             Level::Info,

@@ -154,6 +154,7 @@ impl Source {
     pub(in crate::protocol::source) fn progress(&self) -> Progress {
         let stats: RsyncStats = self.master.done_stats.values().sum();
         let v = &self.view;
+        let (live_bytes, live_files) = self.live_totals();
         Progress {
             chunks: v
                 .plan
@@ -173,6 +174,9 @@ impl Source {
                 .filter(|r| r.as_ref().is_some_and(|r| r.active))
                 .count() as u64,
             stats,
+            live_bytes,
+            live_files,
+            entries: v.plan.as_ref().map_or(0, |p| p.entries),
         }
     }
 }
