@@ -243,6 +243,7 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             files_from,
             excludes: ex,
+            filters: Vec::new(),
             buckets: Vec::new(),
         }
     }

@@ -16,6 +16,10 @@
 //! (`.`, `:`), and the `/`, `x`, `C` modifiers. Parsing is pure; reading the `-from` files
 //! is the caller's.
 
+use std::ffi::OsStr;
+
+use crate::unit::RelPath;
+
 mod rule;
 mod wildmatch;
 
@@ -124,16 +128,21 @@ impl FilterList {
         contents: &[u8],
         include: bool,
     ) -> Result<(), (usize, FilterError)> {
-        for (i, line) in contents.split(|&b| b == b'\n').enumerate() {
-            let line_no = i + 1;
-            for part in line.split(|&b| b == b'\r') {
-                if part.is_empty() || part[0] == b';' || part[0] == b'#' {
-                    continue;
-                }
-                self.push_pattern(part, include).map_err(|e| (line_no, e))?;
-            }
+        for (line_no, line) in FilterList::pattern_lines(contents) {
+            self.push_pattern(line, include).map_err(|e| (line_no, e))?;
         }
         Ok(())
+    }
+
+    /// The lines of a pattern file that hold a pattern, with their 1-based numbers: lines
+    /// end with LF, CR or CR LF; blank lines and lines that start with `;` or `#` are
+    /// skipped.
+    pub fn pattern_lines(contents: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+        contents
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .flat_map(|(i, line)| line.split(|&b| b == b'\r').map(move |part| (i + 1, part)))
+            .filter(|(_, part)| !part.is_empty() && part[0] != b';' && part[0] != b'#')
     }
 
     /// Whether the sender leaves out the entry at `path` (relative to the root, a
@@ -145,6 +154,12 @@ impl FilterList {
             .filter(|r| r.side != Side::Receiver)
             .find(|r| r.matches(path, is_dir))
             .is_some_and(|r| !r.include)
+    }
+
+    /// Whether the entry `name` of the directory `dir` (relative to the root) is kept: the
+    /// listing filter of the walk and of the delete guard.
+    pub fn keeps_entry(&self, dir: &RelPath, name: &OsStr, is_dir: bool) -> bool {
+        self.is_empty() || !self.excludes(dir.join(name).as_bytes(), is_dir)
     }
 
     /// The rules in rsync's `--filter` syntax, one each, in order (the form the session

@@ -92,7 +92,8 @@ fn build(ops: &[Op], allow_unreadable: bool) -> MemTree {
 fn spec(depth: u32, exclude: bool, owner: Option<u32>) -> WalkSpec {
     WalkSpec {
         depth,
-        exclude: exclude.then(|| Regex::new(DEFAULT_EXCLUDE).unwrap()),
+        filters: Default::default(),
+        exclude_regex: exclude.then(|| Regex::new(DEFAULT_EXCLUDE).unwrap()),
         exclude_owner: owner,
         subpaths: vec![],
     }

@@ -184,7 +184,7 @@ impl Run<'_> {
             }
         } else {
             words.push("--progress-stdout".into());
-            words.extend(self.args.agent_args.iter().cloned());
+            words.extend(self.plan.source_args.iter().cloned());
         }
         words
     }
