@@ -412,6 +412,14 @@ mod tests {
         assert_eq!(refuse_source(&tree, root, &guards(100, 100)), None);
         // A small directory may lose a few entries whatever the percentage.
         assert_eq!(refuse_source(&tree, root, &guards(38, 1)), None);
+        // With filter rules the entries are counted as the walk counted them: what the
+        // rules exclude is not there for the guard either.
+        let mut filtered = guards(40, 50);
+        filtered.filters.push_pattern(b"f1*", false).unwrap();
+        let Some(Refusal::Deletes(why)) = refuse_source(&tree, root, &filtered) else {
+            panic!("the filtered count is compared");
+        };
+        assert!(why.contains("has 19 entries"), "{why}");
     }
 
     #[test]

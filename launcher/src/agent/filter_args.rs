@@ -188,3 +188,63 @@ fn filter_word(text: &[u8]) -> OsString {
     word.extend_from_slice(text);
     OsString::from_vec(word)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> FilterArgs {
+        let cmd = FilterArgs::augment_args(Command::new("t"));
+        let matches = cmd.try_get_matches_from(std::iter::once("t").chain(words.iter().copied()));
+        FilterArgs::from_arg_matches(&matches.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn options_keep_their_order_across_kinds() {
+        let args = parse(&[
+            "--include",
+            "keep.o",
+            "--exclude=*.o",
+            "--filter",
+            "- /tmp/",
+            "--exclude",
+            "- x",
+        ]);
+        assert_eq!(
+            args.filters().unwrap().texts(),
+            [&b"+ keep.o"[..], b"- *.o", b"- /tmp/", b"- x"]
+        );
+    }
+
+    #[test]
+    fn pattern_files_are_inlined_where_they_were_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p");
+        std::fs::write(&file, "# c\n*.o\n!\n+ keep\n").unwrap();
+        let words: Vec<OsString> = [
+            "--depth".into(),
+            "2".into(),
+            "--include-from".into(),
+            file.clone().into_os_string(),
+            format!("--exclude-from={}", file.display()).into(),
+        ]
+        .to_vec();
+        let got = inline_pattern_files(&words).unwrap();
+        let want: Vec<OsString> = [
+            "--depth",
+            "2",
+            "--filter=+ *.o",
+            "--filter=!",
+            "--filter=+ keep",
+            "--filter=- *.o",
+            "--filter=!",
+            "--filter=+ keep",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(got, want);
+        let err = inline_pattern_files(&["--exclude-from".into()]).unwrap_err();
+        assert!(err.to_string().contains("needs a FILE"), "{err}");
+    }
+}
