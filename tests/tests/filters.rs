@@ -320,3 +320,119 @@ fn the_launcher_hands_the_filters_to_every_source_and_reads_pattern_files_itself
     assert!(stderr.contains("cannot read it"), "{stderr}");
     assert_eq!(differences(&reference, &dst), before);
 }
+
+/// A deterministic pseudo-random sequence.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// Generated rule sets, each decided by zkrsync's matcher and by rsync's sender for every
+/// path of a tree: rsync checks each `--files-from` entry on its own (not the parents it
+/// implies) and says which it hides with `--debug=FILTER`.
+#[test]
+fn the_matcher_decides_as_rsync_on_generated_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let dirs = ["a", "b", "ab", "a/a", "a/b", "b/ab", "a/a/b", "a/b/a"];
+    let mut paths: Vec<(String, bool)> = dirs.iter().map(|d| (d.to_string(), true)).collect();
+    for dir in [""].iter().chain(dirs.iter()) {
+        for file in ["x.o", "y.c", "bb", "a.x"] {
+            let rel = if dir.is_empty() {
+                file.to_string()
+            } else {
+                format!("{dir}/{file}")
+            };
+            paths.push((rel, false));
+        }
+    }
+    for (rel, is_dir) in &paths {
+        match is_dir {
+            true => fs::create_dir_all(src.join(rel)).unwrap(),
+            false => write(&src, rel, "f"),
+        }
+    }
+    let mut files_from = Vec::new();
+    for (rel, _) in &paths {
+        files_from.extend_from_slice(rel.as_bytes());
+        files_from.push(0);
+    }
+    let list = tmp.path().join("files-from");
+    fs::write(&list, files_from).unwrap();
+    let parts = [
+        "a", "b", "ab", "*", "**", "?", "[ab]", "[!a]*", "*.o", "a*", "x.*", "***", "bb", "y.c",
+    ];
+    let kinds = ["-", "+", "-!", "H", "S", "P", "- ", "+ "];
+    let mut rng = Lcg(16);
+    let mut disagreements = Vec::new();
+    let (mut hidden_total, mut decisions) = (0, 0);
+    for _ in 0..150 {
+        let mut rules = Vec::new();
+        for _ in 0..1 + rng.below(3) {
+            let mut pattern = String::new();
+            if rng.below(3) == 0 {
+                pattern.push('/');
+            }
+            let n = 1 + rng.below(3);
+            let comps: Vec<&str> = (0..n).map(|_| parts[rng.below(parts.len())]).collect();
+            pattern.push_str(&comps.join("/"));
+            if rng.below(4) == 0 {
+                pattern.push('/');
+            }
+            let kind = kinds[rng.below(kinds.len())];
+            rules.push(format!("{} {pattern}", kind.trim_end()));
+        }
+        let mut filters = zkrsync_core::filter::FilterList::new();
+        for rule in &rules {
+            filters.push_filter(rule.as_bytes()).unwrap();
+        }
+        let out = Command::new("rsync")
+            .args(["-n", "-d", "--from0", "--debug=FILTER1"])
+            .arg(format!("--files-from={}", list.display()))
+            .args(rules.iter().map(|r| format!("--filter={r}")))
+            .arg(format!("{}/", src.display()))
+            .arg(tmp.path().join("nowhere"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{rules:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let hidden: Vec<&str> = said
+            .lines()
+            .filter_map(|l| l.strip_prefix("[sender] hiding "))
+            .filter_map(|l| l.split_once(' ').map(|(_, rest)| rest))
+            .filter_map(|l| l.split(" because of pattern").next())
+            .collect();
+        hidden_total += hidden.len();
+        for (rel, is_dir) in &paths {
+            decisions += 1;
+            let ours = filters.excludes(rel.as_bytes(), *is_dir);
+            let theirs = hidden.contains(&rel.as_str());
+            if ours != theirs {
+                disagreements.push(format!(
+                    "{rules:?} {} {rel}: rsync {}, zkrsync {}",
+                    if *is_dir { "dir" } else { "file" },
+                    if theirs { "hides" } else { "sends" },
+                    if ours { "hides" } else { "sends" }
+                ));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    // The rules hid some and sent others: the comparison compared something.
+    assert!(
+        hidden_total > decisions / 10 && hidden_total < decisions * 9 / 10,
+        "{hidden_total} of {decisions} hidden"
+    );
+}
