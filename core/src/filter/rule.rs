@@ -30,6 +30,48 @@ pub struct Rule {
     pub negate: bool,
     /// The pattern as written, with its trailing `/` if it had one.
     pub pattern: Vec<u8>,
+    /// What the pattern is made of, worked out once ([`Shape::of`]).
+    shape: Shape,
+}
+
+/// The properties of a pattern that decide how it is matched (rsync's rule flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+struct Shape {
+    /// A trailing `/`: directories only.
+    dir_only: bool,
+    /// A leading `/`: anchored at the root.
+    anchored: bool,
+    /// `/`s in the pattern (the leading one included, the trailing one not).
+    slashes: usize,
+    /// A `*`, `?` or `[`.
+    wild: bool,
+    /// A `**`.
+    star2: bool,
+    /// Starts with `**`.
+    star2_prefix: bool,
+    /// Ends with `***`.
+    star3_suffix: bool,
+}
+
+impl Shape {
+    fn of(pattern: &[u8]) -> Shape {
+        let dir_only = pattern.len() > 1 && pattern.ends_with(b"/");
+        let pattern = match dir_only {
+            true => &pattern[..pattern.len() - 1],
+            false => pattern,
+        };
+        let wild = pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+        let star2 = wild && pattern.windows(2).any(|w| w == b"**");
+        Shape {
+            dir_only,
+            anchored: pattern.first() == Some(&b'/'),
+            slashes: pattern.iter().filter(|&&b| b == b'/').count(),
+            wild,
+            star2,
+            star2_prefix: star2 && pattern.starts_with(b"**"),
+            star3_suffix: star2 && pattern.ends_with(b"***"),
+        }
+    }
 }
 
 /// What one piece of rule text is.
@@ -110,6 +152,7 @@ impl Rule {
             perishable: false,
             negate: false,
             pattern: Vec::new(),
+            shape: Shape::default(),
         };
         let mut i = 0;
         while i < rest.len() && rest[i] != b' ' && rest[i] != b'_' {
@@ -135,6 +178,7 @@ impl Rule {
             return Err(FilterError::NoPattern { rule });
         }
         out.pattern = pattern.to_vec();
+        out.shape = Shape::of(pattern);
         Ok(Parsed::Rule(out))
     }
 
@@ -164,6 +208,7 @@ impl Rule {
             perishable: false,
             negate: false,
             pattern: pattern.to_vec(),
+            shape: Shape::of(pattern),
         }))
     }
 
@@ -199,50 +244,43 @@ impl Rule {
         if path.is_empty() {
             return false;
         }
+        let shape = self.shape;
         let mut pattern = self.pattern.as_slice();
-        let dir_only = pattern.len() > 1 && pattern.ends_with(b"/");
-        if dir_only {
+        if shape.dir_only {
             pattern = &pattern[..pattern.len() - 1];
         }
-        let slashes = pattern.iter().filter(|&&b| b == b'/').count();
-        let wild = pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
-        let star2 = wild && pattern.windows(2).any(|w| w == b"**");
-        let star2_prefix = star2 && pattern.starts_with(b"**");
-        let star3_suffix = star2 && pattern.ends_with(b"***");
-        let name = match slashes == 0 && !star2 {
+        if !is_dir && shape.dir_only {
+            return !hit;
+        }
+        let name = match shape.slashes == 0 && !shape.star2 {
             // Neither a slash nor a "**": the last component only.
             true => path.rsplit(|&b| b == b'/').next().unwrap_or(path),
             false => path,
         };
-        let mut text = Vec::with_capacity(name.len() + 2);
-        if star2_prefix {
-            // "**/x" matches x at the top too.
-            text.push(b'/');
+        if shape.anchored {
+            pattern = &pattern[1..];
         }
-        text.extend_from_slice(name);
-        if is_dir {
-            if star3_suffix {
+        let matched = if shape.wild {
+            let mut text = Vec::with_capacity(name.len() + 2);
+            if shape.star2_prefix {
+                // "**/x" matches x at the top too.
+                text.push(b'/');
+            }
+            text.extend_from_slice(name);
+            if is_dir && shape.star3_suffix {
                 // "dir/***" matches dir itself.
                 text.push(b'/');
             }
-        } else if dir_only {
-            return !hit;
-        }
-        let anchored = pattern.first() == Some(&b'/');
-        if anchored {
-            pattern = &pattern[1..];
-        }
-        let where_ = if !anchored && slashes > 0 && !star2 {
-            // An unanchored pattern with a slash matches the last elements of the path.
-            slashes as i32 + 1
-        } else if !anchored && !star2_prefix && star2 {
-            -1
-        } else {
-            0
-        };
-        let matched = if wild {
+            let where_ = if !shape.anchored && shape.slashes > 0 && !shape.star2 {
+                // An unanchored pattern with a slash matches the last elements of the path.
+                shape.slashes as i32 + 1
+            } else if !shape.anchored && !shape.star2_prefix && shape.star2 {
+                -1
+            } else {
+                0
+            };
             wildmatch(pattern, &text, where_)
-        } else if anchored {
+        } else if shape.anchored {
             name == pattern
         } else {
             name.len() >= pattern.len()
