@@ -436,3 +436,33 @@ fn the_matcher_decides_as_rsync_on_generated_rules() {
         "{hidden_total} of {decisions} hidden"
     );
 }
+
+#[test]
+fn a_source_with_other_filters_is_refused_with_the_option_named() {
+    let zk = ZkServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    source_tree(&src);
+    fs::create_dir_all(&dst).unwrap();
+    let mut c = Cluster::new(zk.connect(), "other-filters");
+    // A master without destinations keeps the session open.
+    let m = c.source("m", &src, &["--exclude", "*.o", "--include", "keep"]);
+    c.wait_status(LIMIT, "a published plan", |s| s["plan_ready"] == true);
+    // The same rules written otherwise are the same session: that source joins.
+    let same = c.source("same", &src, &["--filter", "- *.o", "--filter=+ keep"]);
+    c.wait_status(LIMIT, "the second source in the election", |s| {
+        s["sources"].as_u64() == Some(2)
+    });
+    let other = c.source("other", &src, &["--exclude", "*.o"]);
+    let status = c.wait(other, LIMIT);
+    assert_eq!(status.code(), Some(2), "{}", c.all_logs());
+    let log = c.agents[other].log_text();
+    assert!(
+        log.contains(r#"--filter differs from session other-filters's: the session has ["- *.o", "+ keep"], this source has ["- *.o"]"#),
+        "{log}"
+    );
+    assert_eq!(fs::read_dir(&dst).unwrap().count(), 0);
+    c.agents[same].kill9();
+    c.agents[m].kill9();
+}
