@@ -46,9 +46,9 @@ pub struct SourceArgs {
     #[arg(long)]
     pub delete: bool,
 
-    /// With --delete: also delete at the destination what the filter rules exclude (rules
-    /// for both sides become the sender's only, as rsync's --delete-excluded; P rules
-    /// still protect).
+    /// Also delete at the destination what the filter rules exclude, and imply --delete
+    /// (rules for both sides become the sender's only, as rsync's --delete-excluded; P
+    /// rules still protect).
     #[arg(long)]
     pub delete_excluded: bool,
 
@@ -166,7 +166,8 @@ impl SourceArgs {
                 .map(|s| std::os::unix::ffi::OsStrExt::as_bytes(s.as_os_str()).to_vec())
                 .collect(),
             dry_run: self.dry_run,
-            delete: self.delete,
+            // As in rsync, --delete-excluded implies --delete.
+            delete: self.delete || self.delete_excluded,
             checksum: self.checksum,
             hard_links: self.hard_links,
             inplace: self.inplace,
@@ -196,9 +197,6 @@ impl SourceArgs {
         }
         if self.progress_every == Some(0) {
             bail!("--progress-every 0: give at least 1 second");
-        }
-        if self.delete_excluded && !self.delete {
-            bail!("--delete-excluded deletes only with --delete: give both, or leave it out");
         }
         for opt in &self.rsync_opts {
             let name = opt.split('=').next().unwrap_or(opt);
