@@ -2,6 +2,8 @@
 //!
 //! - [`walk`]: turns a source tree into units of work (the one place that reads a file
 //!   system, through the [`walk::FileTree`] trait so the simulator can walk a model tree).
+//! - [`filter`]: rsync's filter rules (`--exclude`, `--include`, `--filter`), which the walk
+//!   applies as every rsync run does.
 //! - [`unit`]: what a unit of work is.
 //! - [`plan`]: packs units into chunks, the unit of claiming, and their binary encoding.
 //! - [`rsync_stats`]: parses and sums rsync's `--stats` output.
@@ -39,6 +41,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod filter;
 pub mod plan;
 pub mod protocol;
 pub mod rsync_exit;

@@ -5,6 +5,9 @@
 //! directories transferred, never below an excluded directory; `--dry-run` changes nothing;
 //! implied parent directories are created as `--relative` does. An entry whose source is
 //! missing is reported as rsync does (`link_stat failed`, exit 23) and touches nothing.
+//! Filter rules (`--filter=merge`) are not modelled: the simulator's sessions have none
+//! (the model refuses a job that has some), and `tests/tests/filters.rs` checks them
+//! against real rsync.
 
 use zkrsync_core::protocol::rsync_job::{RsyncInvocation, RsyncJob};
 
@@ -81,6 +84,10 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
     let mut out = Transfer::default();
     let mut budget = max_entries;
     for inv in &job.invocations {
+        assert!(
+            inv.filters.is_empty(),
+            "the rsync model does not apply filter rules"
+        );
         let f = flags(inv);
         let excluded = excluded_dirs(inv);
         let is_excluded = |p: &[u8]| excluded.iter().any(|x| is_within(p, x));
@@ -243,6 +250,7 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             files_from,
             excludes: ex,
+            filters: Vec::new(),
             buckets: Vec::new(),
         }
     }

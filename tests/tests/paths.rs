@@ -180,9 +180,9 @@ fn excludes_follow_regex_and_owner() {
     let is_root = nix_uid() == 0;
     assert_eq!(run(&[]).contains(&snapshots), !is_root);
     assert!(!run(&["--exclude-owner", ""]).contains(&snapshots));
-    assert!(run(&["--exclude", ""]).contains(&snapshots));
+    assert!(run(&["--exclude-regex", ""]).contains(&snapshots));
     assert!(run(&["--exclude-owner", "65534"]).contains(&snapshots));
-    let custom = run(&["--exclude", "dash$", "--exclude-owner", ""]);
+    let custom = run(&["--exclude-regex", "dash$", "--exclude-owner", ""]);
     assert!(!custom.contains("-dash\n") && custom.contains(&snapshots));
     // The symlink to a directory is never a unit.
     assert!(!run(&[]).contains("link-to-dir"));
@@ -277,7 +277,12 @@ fn bad_input_is_one_line_and_exit_2() {
             "is not a directory",
         ),
         (
-            vec!["--path".into(), d.clone(), "--exclude".into(), "(".into()],
+            vec![
+                "--path".into(),
+                d.clone(),
+                "--exclude-regex".into(),
+                "(".into(),
+            ],
             "not a valid regular expression",
         ),
         (

@@ -2,6 +2,7 @@
 //! records them in `config`; a client whose parameters differ refuses to join.
 
 use super::records::{Fields, Lines, RecordError};
+use crate::filter::FilterList;
 
 /// rsync's I/O timeout when none is given, in seconds: an rsync that moves no data for this
 /// long (a hung read of a stale NFS or GPFS mount, a stalled destination) ends with an error
@@ -14,8 +15,14 @@ pub const DEFAULT_TIMEOUT_S: u32 = 600;
 pub struct SessionParams {
     /// `--depth`.
     pub depth: u32,
-    /// `--exclude` ('' for none).
-    pub exclude: String,
+    /// The filter rules (`--exclude`, `--include`, `--filter`, `--exclude-from`,
+    /// `--include-from`), in order.
+    pub filters: FilterList,
+    /// `--delete-excluded`: with `--delete`, what the filter rules exclude is deleted at
+    /// the destination too (rules for both sides become the sender's only).
+    pub delete_excluded: bool,
+    /// `--exclude-regex` ('' for none): vsc-zk's `--excludere`.
+    pub exclude_regex: String,
     /// `--exclude-owner`, as given.
     pub exclude_owner: String,
     /// `--subpath`, as given (bytes).
@@ -62,7 +69,9 @@ impl Default for SessionParams {
     fn default() -> Self {
         SessionParams {
             depth: crate::walk::DEFAULT_DEPTH,
-            exclude: crate::walk::DEFAULT_EXCLUDE.to_owned(),
+            filters: FilterList::new(),
+            delete_excluded: false,
+            exclude_regex: crate::walk::DEFAULT_EXCLUDE.to_owned(),
             exclude_owner: "root".to_owned(),
             subpaths: Vec::new(),
             dry_run: false,
@@ -91,13 +100,21 @@ pub struct Mismatch {
 }
 
 impl SessionParams {
-    /// Encodes, as the `config` znode holds it.
+    /// Encodes, as the `config` znode holds it. The regex keeps the key `exclude` it had
+    /// before the filter rules came (as `filter` lines, and `delete_excluded`), so a record
+    /// of an older version reads as the same session.
     pub fn encode(&self) -> Vec<u8> {
         let mut l = Lines::default();
         l.put("version", 1)
             .put("depth", self.depth)
-            .put_bytes("exclude", self.exclude.as_bytes())
+            .put_bytes("exclude", self.exclude_regex.as_bytes())
             .put_bytes("exclude_owner", self.exclude_owner.as_bytes());
+        for rule in self.filters.texts() {
+            l.put_bytes("filter", &rule);
+        }
+        if self.delete_excluded {
+            l.put("delete_excluded", true);
+        }
         for s in &self.subpaths {
             l.put_bytes("subpath", s);
         }
@@ -126,7 +143,13 @@ impl SessionParams {
         };
         Ok(SessionParams {
             depth: f.num("depth")?,
-            exclude: text("exclude")?,
+            filters: FilterList::from_texts(&f.all_bytes("filter")?)
+                .map_err(|e| RecordError::new("config", e.to_string()))?,
+            delete_excluded: match f.all("delete_excluded").is_empty() {
+                true => false,
+                false => f.bool("delete_excluded")?,
+            },
+            exclude_regex: text("exclude")?,
             exclude_owner: text("exclude_owner")?,
             subpaths: f.all_bytes("subpath")?,
             dry_run: f.bool("dry_run")?,
@@ -159,12 +182,22 @@ impl SessionParams {
             format!("[{}]", shown.join(", "))
         }
         let show_max = |m: Option<u64>| m.map_or("none".to_owned(), |n| n.to_string());
-        let checks: [(&'static str, String, String); 14] = [
+        let checks: [(&'static str, String, String); 16] = [
             ("--depth", session.depth.to_string(), self.depth.to_string()),
             (
-                "--exclude",
-                format!("{:?}", session.exclude),
-                format!("{:?}", self.exclude),
+                "--filter",
+                show_list(&session.filters.texts()),
+                show_list(&self.filters.texts()),
+            ),
+            (
+                "--delete-excluded",
+                session.delete_excluded.to_string(),
+                self.delete_excluded.to_string(),
+            ),
+            (
+                "--exclude-regex",
+                format!("{:?}", session.exclude_regex),
+                format!("{:?}", self.exclude_regex),
             ),
             (
                 "--exclude-owner",
@@ -244,9 +277,14 @@ mod tests {
 
     #[test]
     fn round_trip() {
+        let mut filters = FilterList::new();
+        filters.push_filter(b"- *.o\n=%").unwrap();
+        filters.push_filter(b"P /keep/\xff").unwrap();
         let p = SessionParams {
             depth: 2,
-            exclude: "a=b\nc%".into(),
+            filters,
+            delete_excluded: true,
+            exclude_regex: "a=b\nc%".into(),
             subpaths: vec![b"2_a/b\xff".to_vec()],
             delete: true,
             timeout: 30,
@@ -277,5 +315,20 @@ mod tests {
         let mut client = session.clone();
         client.attempts = 5;
         assert_eq!(client.mismatch(&session).unwrap().option, "--attempts");
+        let mut client = session.clone();
+        client.filters.push_pattern(b"*.o", false).unwrap();
+        let m = client.mismatch(&session).unwrap();
+        assert_eq!(
+            (m.option, m.session.as_str(), m.client.as_str()),
+            ("--filter", "[]", "[\"- *.o\"]")
+        );
+    }
+
+    #[test]
+    fn a_record_from_before_the_filters_reads_as_the_regex() {
+        let old = b"version=1\ndepth=3\nexclude=^/x\nexclude_owner=root\ndry_run=false\ndelete=true\nchecksum=false\nhard_links=false\ninplace=false\ntimeout=600\nattempts=3\n";
+        let p = SessionParams::decode(old).unwrap();
+        assert_eq!(p.exclude_regex, "^/x");
+        assert!(p.filters.is_empty() && !p.delete_excluded && p.delete);
     }
 }

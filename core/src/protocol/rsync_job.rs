@@ -3,9 +3,13 @@
 //! Units are given to rsync with `--from0 --files-from`, relative to the source root:
 //! a non-recursive unit `a/b` as `a/b/.` with `-d` (its own entries, including its
 //! subdirectories as empty directories), a recursive one as `a/b` with `-r`. The root is
-//! `.`. Directories the walk excluded are left out with anchored rules read with
-//! `--exclude-from` (also NUL-separated), so any byte in a name works. A unit whose listing
-//! failed is never copied with `--delete`.
+//! `.`. Directories the walk's regex excluded are left out with anchored rules read with
+//! `--exclude-from` (also NUL-separated), so any byte in a name works. The session's filter
+//! rules follow, as they were given, in a merge file (`--filter=merge FILE`, NUL-separated
+//! too): rsync applies them to every `--files-from` entry (not to the parents it implies)
+//! and to everything below, with paths relative to the source root as a single `rsync -a`
+//! of the root would, so the walk and every run agree. A unit whose listing failed is never
+//! copied with `--delete`.
 //!
 //! The destinations' probe files (`.zkrsync-*` in the root of the tree, see
 //! [`super::dest`]) are protected from `--delete` on the receiving side and never sent
@@ -26,6 +30,10 @@ pub struct RsyncInvocation {
     pub files_from: Vec<u8>,
     /// Exclude rules for `--exclude-from`, NUL-terminated; empty when there are none.
     pub excludes: Vec<u8>,
+    /// The session's filter rules for `--filter=merge FILE`, after `excludes`,
+    /// NUL-terminated ([`crate::filter::FilterList::rsync_rules`]); empty when there are
+    /// none.
+    pub filters: Vec<u8>,
     /// Buckets of directories ([`Part::Bucket`]) whose entries the driver lists when the
     /// run starts and appends to `files_from` ([`Bucket::entries`]).
     pub buckets: Vec<Bucket>,
@@ -205,6 +213,7 @@ impl RsyncJob {
                     .map(|u| (u.path.clone(), u.weight.saturating_sub(1)))
                     .collect(),
                 delete_guard: params.delete_guard,
+                filters: params.filters.clone(),
                 mounts: chunk.units.iter().flat_map(|u| u.mounts.clone()).collect(),
             },
             dest_tree: None,
@@ -259,6 +268,9 @@ fn invocation_args(recursive: bool, delete: bool, params: &SessionParams) -> Rsy
         args,
         files_from: Vec::new(),
         excludes: Vec::new(),
+        filters: params
+            .filters
+            .rsync_rules(params.delete && params.delete_excluded),
         buckets: Vec::new(),
     }
 }
@@ -375,5 +387,36 @@ mod tests {
             );
         }
         assert!(!args.contains(&"--delete".to_owned()) && !args.contains(&"--dry-run".to_owned()));
+    }
+
+    #[test]
+    fn filters_go_to_every_invocation_sender_only_with_delete_excluded() {
+        let chunk = Chunk {
+            units: vec![unit(b"", false), unit(b"x", true)],
+        };
+        let mut params = SessionParams {
+            delete: true,
+            ..Default::default()
+        };
+        params.filters.push_filter(b"P keep").unwrap();
+        params.filters.push_pattern(b"*.o", false).unwrap();
+        let build = |params: &SessionParams| {
+            RsyncJob::build("c", &chunk, "d", "u", None, params, &PlanRecord::building())
+        };
+        let job = build(&params);
+        assert_eq!(job.invocations.len(), 2);
+        for inv in &job.invocations {
+            assert_eq!(inv.filters, b"-r keep\0- *.o\0");
+        }
+        assert_eq!(job.guards.filters, params.filters);
+        params.delete_excluded = true;
+        for inv in &build(&params).invocations {
+            assert_eq!(inv.filters, b"-r keep\0-s *.o\0");
+        }
+        // Without --delete, --delete-excluded changes nothing.
+        params.delete = false;
+        for inv in &build(&params).invocations {
+            assert_eq!(inv.filters, b"-r keep\0- *.o\0");
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::records::TreeId;
 use super::Walked;
+use crate::filter::FilterList;
 use crate::unit::RelPath;
 use crate::walk::{EntryKind, FileTree, Walk, WalkError};
 
@@ -52,6 +53,9 @@ pub struct Guards {
     /// The percentage of those entries a directory may have lost before its `--delete` is
     /// refused (100: never refused).
     pub delete_guard: u32,
+    /// The session's filter rules: the entries counted now are those the plan counted,
+    /// what the rules leave out is not.
+    pub filters: FilterList,
 }
 
 /// Entries a directory may always lose before the delete guard looks at the percentage.
@@ -108,7 +112,8 @@ fn refuse_deletes<T: FileTree>(tree: &T, root: &Path, guards: &Guards) -> Option
     }
     guards.listed.iter().find_map(|(dir, planned)| {
         let path = dir.under(root);
-        let now = tree.list(&path).ok()?.entries;
+        let keep = |name: &_, is_dir| guards.filters.keeps_entry(dir, name, is_dir);
+        let now = tree.list_kept(&path, &keep).ok()?.entries;
         let lost = planned.saturating_sub(now);
         (lost > DELETE_GUARD_SLACK && lost * 100 > planned * u64::from(guards.delete_guard))
             .then(|| {
@@ -407,6 +412,14 @@ mod tests {
         assert_eq!(refuse_source(&tree, root, &guards(100, 100)), None);
         // A small directory may lose a few entries whatever the percentage.
         assert_eq!(refuse_source(&tree, root, &guards(38, 1)), None);
+        // With filter rules the entries are counted as the walk counted them: what the
+        // rules exclude is not there for the guard either.
+        let mut filtered = guards(40, 50);
+        filtered.filters.push_pattern(b"f1*", false).unwrap();
+        let Some(Refusal::Deletes(why)) = refuse_source(&tree, root, &filtered) else {
+            panic!("the filtered count is compared");
+        };
+        assert!(why.contains("has 19 entries"), "{why}");
     }
 
     #[test]

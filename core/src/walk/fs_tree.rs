@@ -1,5 +1,6 @@
 //! The real file system as a [`FileTree`].
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -14,15 +15,20 @@ use crate::unit::RelPath;
 pub struct FsTree;
 
 impl FileTree for FsTree {
-    fn list(&self, dir: &Path) -> io::Result<Listing> {
+    fn list_kept(&self, dir: &Path, keep: &dyn Fn(&OsStr, bool) -> bool) -> io::Result<Listing> {
         let mut listing = Listing::default();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
-            listing.entries += 1;
             // `file_type` does not follow symlinks: a symlink to a directory is an entry of
             // its parent, never descended.
-            if entry.file_type()?.is_dir() {
-                listing.subdirs.push(entry.file_name());
+            let is_dir = entry.file_type()?.is_dir();
+            let name = entry.file_name();
+            if !keep(&name, is_dir) {
+                continue;
+            }
+            listing.entries += 1;
+            if is_dir {
+                listing.subdirs.push(name);
             }
         }
         Ok(listing)

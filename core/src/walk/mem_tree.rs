@@ -1,7 +1,7 @@
 //! A file tree held in memory: the model the property tests and the simulator walk.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -111,7 +111,7 @@ impl MemTree {
 }
 
 impl FileTree for MemTree {
-    fn list(&self, dir: &Path) -> io::Result<Listing> {
+    fn list_kept(&self, dir: &Path, keep: &dyn Fn(&OsStr, bool) -> bool) -> io::Result<Listing> {
         let (rel, entry) = self.lookup(dir)?;
         match entry {
             MemEntry::Dir {
@@ -130,8 +130,15 @@ impl FileTree for MemTree {
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
+            let is_dir = matches!(
+                self.entries.get(&rel.join(name)),
+                Some(MemEntry::Dir { .. })
+            );
+            if !keep(name, is_dir) {
+                continue;
+            }
             listing.entries += 1;
-            if let Some(MemEntry::Dir { .. }) = self.entries.get(&rel.join(name)) {
+            if is_dir {
                 listing.subdirs.push(name.clone());
             }
         }

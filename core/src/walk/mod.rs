@@ -2,7 +2,8 @@
 //!
 //! For a root R and depth D >= 1, R and every directory at depth 1..D-1 is a non-recursive
 //! unit and every directory at depth D a recursive unit; depth 0 makes R one recursive unit.
-//! Symlinks to directories are entries of their parent, never descended. Sub-paths
+//! Symlinks to directories are entries of their parent, never descended. What the filter
+//! rules ([`crate::filter`]) leave out is neither counted nor descended. Sub-paths
 //! ([`SubPath`]) push the depth further down in chosen sub-trees. The walk reads only the
 //! directories above the depth, in parallel (rayon), and keeps only the units: memory grows
 //! with the number of units, not with the number of files.
@@ -15,7 +16,7 @@ mod mem_tree;
 mod spec;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -30,9 +31,14 @@ use crate::unit::{RelPath, Unit};
 
 /// What a walk reads: a directory tree, real or modelled.
 pub trait FileTree: Sync {
-    /// Lists a directory: how many entries it has, and the names of those that are
-    /// directories (not symlinks to directories).
-    fn list(&self, dir: &Path) -> io::Result<Listing>;
+    /// Lists a directory, keeping only the entries for which `keep(name, is_dir)` holds: how
+    /// many it has, and the names of those that are directories (not symlinks to
+    /// directories).
+    fn list_kept(&self, dir: &Path, keep: &dyn Fn(&OsStr, bool) -> bool) -> io::Result<Listing>;
+    /// Lists a directory, every entry.
+    fn list(&self, dir: &Path) -> io::Result<Listing> {
+        self.list_kept(dir, &|_, _| true)
+    }
     /// What `path` is, following a final symlink only when asked.
     fn kind(&self, path: &Path, follow_symlinks: bool) -> io::Result<EntryKind>;
     /// The owner uid of `path` (not following a final symlink).
@@ -227,7 +233,8 @@ impl<T: FileTree> Walker<'_, T> {
                 ..Walk::default()
             };
         }
-        let listing = match self.tree.list(&full) {
+        let keep = |name: &OsStr, is_dir| self.spec.filters.keeps_entry(&dir, name, is_dir);
+        let listing = match self.tree.list_kept(&full, &keep) {
             Ok(listing) => listing,
             Err(error) => {
                 let unit = Unit {

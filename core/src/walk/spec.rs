@@ -1,5 +1,5 @@
-//! What a walk is asked to do: depth, exclusion and sub-paths, checked before any unit is
-//! produced.
+//! What a walk is asked to do: depth, filter rules, vsc-zk's exclusion regex and sub-paths,
+//! checked before any unit is produced.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -9,9 +9,10 @@ use std::path::Path;
 use regex::bytes::Regex;
 
 use super::{EntryKind, FileTree, WalkError};
+use crate::filter::FilterList;
 use crate::unit::RelPath;
 
-/// vsc-zk's default exclusion: GPFS snapshot directories.
+/// vsc-zk's default exclusion regex: GPFS snapshot directories.
 pub const DEFAULT_EXCLUDE: &str = r"/\.snapshots(/.*|$)";
 
 /// vsc-zk's default depth.
@@ -22,29 +23,33 @@ pub const DEFAULT_DEPTH: u32 = 3;
 pub struct WalkSpec {
     /// Directories above this depth are non-recursive units, directories at it recursive.
     pub depth: u32,
-    /// Directories whose full path matches are neither units nor descended (the root
-    /// itself is never excluded).
-    pub exclude: Option<Regex>,
-    /// When set, a match of `exclude` only counts for directories owned by this uid.
+    /// rsync's filter rules: an entry they leave out is not counted, and a directory they
+    /// leave out is neither a unit nor descended, as every rsync run leaves them out.
+    pub filters: FilterList,
+    /// vsc-zk's `--excludere`: directories whose full path matches are neither units nor
+    /// descended (the root itself is never excluded).
+    pub exclude_regex: Option<Regex>,
+    /// When set, a match of `exclude_regex` only counts for directories owned by this uid.
     pub exclude_owner: Option<u32>,
     /// Sub-trees walked deeper than `depth`, in the order given (vsc-zk's `rsubpaths`).
     pub subpaths: Vec<SubPath>,
 }
 
 impl WalkSpec {
-    /// A spec with the given depth, no exclusion and no sub-paths.
+    /// A spec with the given depth, no filters, no exclusion and no sub-paths.
     pub fn with_depth(depth: u32) -> WalkSpec {
         WalkSpec {
             depth,
-            exclude: None,
+            filters: FilterList::new(),
+            exclude_regex: None,
             exclude_owner: None,
             subpaths: Vec::new(),
         }
     }
 
-    /// Whether the directory at `full` is excluded.
+    /// Whether the directory at `full` is excluded by the regex.
     pub(super) fn excludes<T: FileTree>(&self, tree: &T, full: &Path) -> bool {
-        let Some(re) = &self.exclude else {
+        let Some(re) = &self.exclude_regex else {
             return false;
         };
         if !re.is_match(full.as_os_str().as_bytes()) {
@@ -95,7 +100,9 @@ impl WalkSpec {
         let mut at = Some(path.clone());
         while let Some(p) = at.filter(|p| !p.is_root()) {
             let full = p.under(root);
-            if !matches!(tree.kind(&full, false), Ok(EntryKind::Dir)) || self.excludes(tree, &full)
+            if !matches!(tree.kind(&full, false), Ok(EntryKind::Dir))
+                || self.excludes(tree, &full)
+                || self.filters.excludes(p.as_bytes(), true)
             {
                 return false;
             }

@@ -92,7 +92,8 @@ fn build(ops: &[Op], allow_unreadable: bool) -> MemTree {
 fn spec(depth: u32, exclude: bool, owner: Option<u32>) -> WalkSpec {
     WalkSpec {
         depth,
-        exclude: exclude.then(|| Regex::new(DEFAULT_EXCLUDE).unwrap()),
+        filters: Default::default(),
+        exclude_regex: exclude.then(|| Regex::new(DEFAULT_EXCLUDE).unwrap()),
         exclude_owner: owner,
         subpaths: vec![],
     }
@@ -512,4 +513,60 @@ fn units_carry_the_mount_points_in_their_reach() {
     let walked = walk(&tree, Path::new(ROOT), &WalkSpec::with_depth(2)).unwrap();
     let unit = walked.units.iter().find(|u| u.path == rel("b/c")).unwrap();
     assert_eq!(unit.mounts, vec![rel("b/c/deep"), rel("b/c/deep/er")]);
+}
+
+#[test]
+fn filters_leave_directories_undescended_and_entries_uncounted() {
+    let mut tree = MemTree::new(Path::new(ROOT), 0);
+    let dir = MemEntry::Dir {
+        owner: 0,
+        unreadable: false,
+    };
+    for (path, entry) in [
+        ("a", dir.clone()),
+        ("a/f.o", MemEntry::File),
+        ("a/g.c", MemEntry::File),
+        ("a/tmp", dir.clone()),
+        ("a/tmp/t", MemEntry::File),
+        ("a/keep", dir.clone()),
+        ("a/keep/tmp", dir.clone()),
+        ("b", dir.clone()),
+        ("b/f", MemEntry::File),
+        ("c", dir.clone()),
+        ("c/b", dir.clone()),
+    ] {
+        tree.insert(rel(path), entry);
+    }
+    let mut spec = WalkSpec::with_depth(2);
+    for rule in ["- tmp/", "- *.o", "- /b/"] {
+        spec.filters.push_filter(rule.as_bytes()).unwrap();
+    }
+    let w = walk(&tree, Path::new(ROOT), &spec).unwrap();
+    let got: Vec<(&[u8], bool, u64)> = w
+        .units
+        .iter()
+        .map(|u| (u.path.as_bytes(), u.recursive, u.weight))
+        .collect();
+    let rec = Unit::recursive_weight;
+    assert_eq!(
+        got,
+        [
+            (&b""[..], false, 1 + 2),
+            (b"a", false, 1 + 2),
+            (b"a/keep", true, rec(1)),
+            (b"c", false, 1 + 1),
+            (b"c/b", true, rec(0)),
+        ]
+    );
+    assert!(w.units.iter().all(|u| u.excluded.is_empty()));
+    assert_eq!(w.entries_seen, 2 + 2 + 1);
+    // A sub-path below an excluded directory is not a unit of the walk.
+    spec.subpaths = vec![SubPath {
+        path: rel("a/tmp"),
+        extra_depth: 1,
+    }];
+    assert!(matches!(
+        walk(&tree, Path::new(ROOT), &spec),
+        Err(WalkError::SubpathNotAUnit { .. })
+    ));
 }

@@ -11,6 +11,7 @@ pub mod daemon_mode;
 pub mod dest;
 pub mod dest_dir;
 pub mod driver;
+pub mod filter_args;
 pub mod finished;
 pub mod logging;
 pub mod mount_pin;

@@ -325,10 +325,11 @@ fn check_source(
     Ok(dir)
 }
 
-/// The file and exclude lists of one invocation, removed when dropped.
+/// The file, exclude and filter lists of one invocation, removed when dropped.
 struct Lists {
     files: PathBuf,
     excludes: Option<PathBuf>,
+    filters: Option<PathBuf>,
 }
 
 impl Lists {
@@ -339,14 +340,19 @@ impl Lists {
         let mut lists = Lists {
             files,
             excludes: None,
+            filters: None,
         };
-        if !inv.excludes.is_empty() {
-            let excludes = dir.join(format!("job-{}-{n}.excludes", id.0));
-            std::fs::write(&excludes, &inv.excludes).map_err(|e| {
-                format!("cannot write the exclude list {}: {e}", excludes.display())
-            })?;
-            lists.excludes = Some(excludes);
-        }
+        let write = |kind: &str, bytes: &[u8]| -> Result<Option<PathBuf>, String> {
+            if bytes.is_empty() {
+                return Ok(None);
+            }
+            let path = dir.join(format!("job-{}-{n}.{kind}", id.0));
+            std::fs::write(&path, bytes)
+                .map_err(|e| format!("cannot write the {kind} list {}: {e}", path.display()))?;
+            Ok(Some(path))
+        };
+        lists.excludes = write("excludes", &inv.excludes)?;
+        lists.filters = write("filters", &inv.filters)?;
         Ok(lists)
     }
 }
@@ -354,8 +360,8 @@ impl Lists {
 impl Drop for Lists {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.files);
-        if let Some(excludes) = &self.excludes {
-            let _ = std::fs::remove_file(excludes);
+        for list in [&self.excludes, &self.filters].into_iter().flatten() {
+            let _ = std::fs::remove_file(list);
         }
     }
 }
@@ -389,8 +395,13 @@ fn command(
         .arg("--info=progress2")
         .arg("--from0")
         .arg(format!("--files-from={}", lists.files.display()));
+    // After --from0, which rsync must have seen when it reads these lists: first the
+    // walk's regex exclusions, then the session's filter rules.
     if let Some(excludes) = &lists.excludes {
         cmd.arg(format!("--exclude-from={}", excludes.display()));
+    }
+    if let Some(filters) = &lists.filters {
+        cmd.arg(format!("--filter=merge {}", filters.display()));
     }
     cmd.arg("./").arg(&job.url);
     cmd.stdin(Stdio::null())

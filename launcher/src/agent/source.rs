@@ -46,6 +46,12 @@ pub struct SourceArgs {
     #[arg(long)]
     pub delete: bool,
 
+    /// Also delete at the destination what the filter rules exclude, and imply --delete
+    /// (rules for both sides become the sender's only, as rsync's --delete-excluded; P
+    /// rules still protect).
+    #[arg(long)]
+    pub delete_excluded: bool,
+
     /// Compare files by checksum (rsync --checksum).
     #[arg(long)]
     pub checksum: bool,
@@ -148,8 +154,19 @@ pub struct SourceArgs {
     pub progress: String,
 }
 
+/// rsync's filter options: given to rsync alone, the walk would not apply them.
+const FILTER_OPTS: [&str; 7] = [
+    "--delete-excluded",
+    "--exclude",
+    "--include",
+    "--filter",
+    "--exclude-from",
+    "--include-from",
+    "--cvs-exclude",
+];
+
 /// rsync options that would break how zkrsync drives rsync.
-const REFUSED_OPTS: [&str; 8] = [
+const REFUSED_OPTS: [&str; 7] = [
     "--files-from",
     "--from0",
     "--server",
@@ -157,15 +174,16 @@ const REFUSED_OPTS: [&str; 8] = [
     "--remove-source-files",
     "--relative",
     "--no-relative",
-    "--delete-excluded",
 ];
 
 impl SourceArgs {
-    /// The session parameters this source brings.
-    pub fn params(&self) -> SessionParams {
+    /// The session parameters this source brings, with the filter rules of `spec`.
+    pub fn params(&self, spec: &WalkSpec) -> SessionParams {
         SessionParams {
             depth: self.walk.depth,
-            exclude: self.walk.exclude.clone(),
+            filters: spec.filters.clone(),
+            delete_excluded: self.delete_excluded,
+            exclude_regex: self.walk.exclude_regex.clone(),
             exclude_owner: self.walk.exclude_owner.clone(),
             subpaths: self
                 .walk
@@ -174,7 +192,8 @@ impl SourceArgs {
                 .map(|s| std::os::unix::ffi::OsStrExt::as_bytes(s.as_os_str()).to_vec())
                 .collect(),
             dry_run: self.dry_run,
-            delete: self.delete,
+            // As in rsync, --delete-excluded implies --delete.
+            delete: self.delete || self.delete_excluded,
             checksum: self.checksum,
             hard_links: self.hard_links,
             inplace: self.inplace,
@@ -207,6 +226,11 @@ impl SourceArgs {
         }
         for opt in &self.rsync_opts {
             let name = opt.split('=').next().unwrap_or(opt);
+            let short_filter =
+                !opt.starts_with("--") && ["-f", "-F", "-C"].iter().any(|s| opt.starts_with(s));
+            if FILTER_OPTS.contains(&name) || short_filter {
+                bail!("--rsync-opt {opt:?} is a filter option, which the walk would not apply: give it as zkrsync's own option (--exclude, --include, --filter, --exclude-from, --include-from, --delete-excluded)");
+            }
             if REFUSED_OPTS.contains(&name) || !opt.starts_with('-') {
                 bail!("--rsync-opt {opt:?} is not allowed: zkrsync sets the file list, source and destination itself");
             }
@@ -235,7 +259,7 @@ impl SourceArgs {
         self.zk.check_connect()?;
         self.zk.credentials()?;
         // Last: it runs rsync once, which the checks above need not wait for.
-        rsync_trial::try_options(&self.rsync, &self.params())?;
+        rsync_trial::try_options(&self.rsync, &self.params(&spec))?;
         Ok((root, spec))
     }
 }
@@ -361,7 +385,7 @@ pub fn run(args: &SourceArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|_| "host".into());
     let cfg = SourceConfig {
         layout: layout.clone(),
-        params: args.params(),
+        params: args.params(&spec),
         client_id: format!("{host}-{}", std::process::id()),
         session_timeout: timeout,
         progress_every: Duration::from_secs(args.progress_every.unwrap_or(

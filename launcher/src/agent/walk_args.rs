@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use regex::bytes::Regex;
+
+use crate::agent::filter_args::FilterArgs;
 use zkrsync_core::walk::{SubPath, WalkSpec, DEFAULT_DEPTH, DEFAULT_EXCLUDE};
 
 /// How the source tree is cut into units.
@@ -16,12 +18,17 @@ pub struct WalkArgs {
     #[arg(long, default_value_t = DEFAULT_DEPTH, value_name = "D")]
     pub depth: u32,
 
-    /// Leave out directories whose full path matches this regular expression.
-    #[arg(long, default_value = DEFAULT_EXCLUDE, value_name = "REGEX")]
-    pub exclude: String,
+    /// rsync's filter options, in the order given.
+    #[command(flatten)]
+    pub filters: FilterArgs,
 
-    /// A match of --exclude counts only for directories owned by this user (name or uid);
-    /// '' makes every match count.
+    /// Leave out directories whose full path matches this regular expression (vsc-zk's
+    /// --excludere; '' for none).
+    #[arg(long, default_value = DEFAULT_EXCLUDE, value_name = "REGEX")]
+    pub exclude_regex: String,
+
+    /// A match of --exclude-regex counts only for directories owned by this user (name or
+    /// uid); '' makes every match count.
     #[arg(long, default_value = "root", value_name = "USER")]
     pub exclude_owner: String,
 
@@ -39,13 +46,13 @@ pub struct WalkArgs {
 impl WalkArgs {
     /// The walk spec for the tree at `root` (absolute, as given by [`absolute_root`]).
     pub fn spec(&self, root: &Path) -> anyhow::Result<WalkSpec> {
-        let exclude = if self.exclude.is_empty() {
+        let exclude_regex = if self.exclude_regex.is_empty() {
             None
         } else {
-            Some(Regex::new(&self.exclude).map_err(|e| {
+            Some(Regex::new(&self.exclude_regex).map_err(|e| {
                 anyhow!(
-                    "--exclude {:?} is not a valid regular expression ({}): fix it, or give --exclude '' to exclude nothing",
-                    self.exclude,
+                    "--exclude-regex {:?} is not a valid regular expression ({}): fix it, or give --exclude-regex '' to exclude nothing",
+                    self.exclude_regex,
                     one_line(&e.to_string())
                 )
             })?)
@@ -61,7 +68,8 @@ impl WalkArgs {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(WalkSpec {
             depth: self.depth,
-            exclude,
+            filters: self.filters.filters()?,
+            exclude_regex,
             exclude_owner,
             subpaths,
         })

@@ -37,6 +37,9 @@ pub(super) struct Plan {
     pub(super) slots: Vec<Slot>,
     pub(super) bin: PathBuf,
     pub(super) remote_binary: String,
+    /// The options every source gets: those after `--`, with the `--exclude-from` and
+    /// `--include-from` files read here and inlined as `--filter` rules.
+    pub(super) source_args: Vec<std::ffi::OsString>,
 }
 
 pub(super) fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
@@ -46,6 +49,7 @@ pub(super) fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
     let hosts = hostfile::parse(&text, &file)?;
     let slots = placement::place(&hosts, args.workers)?;
     let bin = agent_binary(args)?;
+    let source_args = crate::agent::filter_args::inline_pattern_files(&args.agent_args)?;
     let local = |kind: fn(Kind) -> bool| {
         slots
             .iter()
@@ -91,6 +95,7 @@ pub(super) fn plan(args: &LaunchArgs) -> anyhow::Result<Plan> {
         slots,
         bin,
         remote_binary,
+        source_args,
     })
 }
 

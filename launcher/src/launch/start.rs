@@ -205,7 +205,7 @@ impl Run<'_> {
             if self.args.retry_failed {
                 words.push("--retry-failed".into());
             }
-            words.extend(self.args.agent_args.iter().cloned());
+            words.extend(self.plan.source_args.iter().cloned());
         }
         words
     }

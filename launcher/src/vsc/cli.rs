@@ -296,7 +296,7 @@ impl Given {
             push(out, "--depth", d);
         }
         if let Some(e) = self.value("excludere") {
-            push(out, "--exclude", e);
+            push(out, "--exclude-regex", e);
         }
         if let Some(u) = self.value("excl_usr") {
             push(out, "--exclude-owner", u);
@@ -400,7 +400,7 @@ mod tests {
         let source = tr("zkrsync --source --servers zk1,zk2:2182 -N s1 -u alice -p pw -r /a --depth 2 -n --delete --excludere ^/x --rsubpaths 3_a/b,4_a/b/c --hardlinks --timeout 30 --arbitopts bwlimit:100,sparse --rsyncport 9 --daemon --pidfile /run/%(pid)s.pid").unwrap();
         assert_eq!(
             source,
-            "zkrsync source --zk zk1:2181,zk2:2182 --session s1 --auth alice:pw --path /a --depth 2 --exclude ^/x --subpath 3_a/b --subpath 4_a/b/c --dry-run --delete --hard-links --timeout 30 --rsync-opt=--bwlimit=100 --rsync-opt=--sparse --daemon --pidfile /run/%(pid)s.pid --log-file /tmp/zkrsync/%(session)s-%(rstype)s-%(pid)s.log"
+            "zkrsync source --zk zk1:2181,zk2:2182 --session s1 --auth alice:pw --path /a --depth 2 --exclude-regex ^/x --subpath 3_a/b --subpath 4_a/b/c --dry-run --delete --hard-links --timeout 30 --rsync-opt=--bwlimit=100 --rsync-opt=--sparse --daemon --pidfile /run/%(pid)s.pid --log-file /tmp/zkrsync/%(session)s-%(rstype)s-%(pid)s.log"
         );
         let dest = tr("zkrsync -D --servers zk1 -r /b --depth 2 --delete --startport 5000 --domain ib.org --logfile /l/%(rstype)s.log").unwrap();
         assert_eq!(

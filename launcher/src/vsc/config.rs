@@ -122,7 +122,7 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "excludere",
-        option: "--exclude",
+        option: "--exclude-regex",
         flag: false,
         list: false,
         commands: SOURCE,

@@ -153,10 +153,24 @@ pub fn try_options(program: &Path, params: &SessionParams) -> Result<(), TrialEr
     for d in [&from, &to] {
         std::fs::create_dir(d).map_err(TrialError::TempDir)?;
     }
+    // The filter rules as every run gets them, so rsync reads them once here too.
+    let mut filters = Vec::new();
+    let rules = params
+        .filters
+        .rsync_rules(params.delete && params.delete_excluded);
+    if !rules.is_empty() {
+        let file = dir.path().join("filters");
+        std::fs::write(&file, rules).map_err(TrialError::TempDir)?;
+        filters = vec![
+            "--from0".to_owned(),
+            format!("--filter=merge {}", file.display()),
+        ];
+    }
     let shown = program.display().to_string();
     let child = Command::new(program)
         .arg("--dry-run")
         .args(trial_args(params))
+        .args(filters)
         .arg("--")
         .arg(format!("{}/", from.display()))
         .arg(format!("{}/", to.display()))
