@@ -18,6 +18,7 @@ pub mod params;
 pub mod records;
 mod requests;
 pub mod rsync_job;
+pub mod run_counts;
 mod session;
 pub mod source;
 pub mod source_tree;

@@ -27,7 +27,8 @@ pub struct RsyncInvocation {
     /// Exclude rules for `--exclude-from`, NUL-terminated; empty when there are none.
     pub excludes: Vec<u8>,
     /// Buckets of directories ([`Part::Bucket`]) whose entries the driver lists when the
-    /// run starts and appends to `files_from` ([`Bucket::entries`]).
+    /// run starts and appends to `files_from` ([`Bucket::entries`]); what the run counts
+    /// is theirs ([`super::run_counts`]).
     pub buckets: Vec<Bucket>,
 }
 
@@ -91,8 +92,15 @@ pub struct RsyncJob {
     pub max_delete: Option<u64>,
 }
 
-/// The options every invocation gets.
-pub const BASE_ARGS: [&str; 3] = ["--numeric-ids", "-lptgoD", "--stats"];
+/// The options every invocation gets: its counts come from `--stats` and from every entry
+/// itemized ([`super::run_counts::ITEM_ARGS`]).
+pub const BASE_ARGS: [&str; 5] = [
+    "--numeric-ids",
+    "-lptgoD",
+    "--stats",
+    super::run_counts::ITEM_ARGS[0],
+    super::run_counts::ITEM_ARGS[1],
+];
 
 /// Filter rules every invocation gets, before any other: the probe files at the root of the
 /// transfer are protected on the receiver (`P`: `--delete` never removes them, even with

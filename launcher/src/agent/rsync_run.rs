@@ -1,7 +1,8 @@
 //! Runs the core's rsync jobs: checks the source tree's guards first (off the async
 //! threads), writes the NUL-separated file and exclude lists to a private directory, runs
-//! one rsync per invocation (registered with the [`Watchdog`]), parses its `--stats`, and
-//! kills it at once when asked.
+//! one rsync per invocation (registered with the [`Watchdog`]), feeds its output to the
+//! core's [`RunCounter`] (what of rsync's counts is the run's), and kills it at once when
+//! asked.
 
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt as _;
@@ -10,10 +11,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use zkrsync_core::protocol::rsync_job::RsyncInvocation;
+use zkrsync_core::protocol::run_counts::RunCounter;
 use zkrsync_core::protocol::source_tree::{self, Refusal};
 use zkrsync_core::protocol::{Input, JobId, RsyncJob, RsyncOutcome};
 use zkrsync_core::rsync_exit::{self, RsyncExit};
@@ -109,10 +111,10 @@ impl Runner {
 
 /// How one invocation ended.
 enum Ran {
-    /// rsync exited (`None`: by a signal) with this output.
+    /// rsync exited (`None`: by a signal) with this output, counted.
     Exited {
         code: Option<i32>,
-        stdout: String,
+        counted: RunCounter,
         stderr_tail: String,
     },
     /// The job was killed.
@@ -166,11 +168,13 @@ async fn run_job(
         let max_delete = job.max_delete_arg(inv, total.deleted_files);
         let cmd = command(ctx, &dir, &job, inv, max_delete, &lists);
         let stall = rsync_stall::io_timeout(&inv.args);
-        let ran = match run_one(ctx, &job.chunk, cmd, stall, &mut kill).await {
+        // Counted against the invocation as built: its buckets named, not yet listed.
+        let counter = RunCounter::new(&job.invocations[n]);
+        let ran = match run_one(ctx, &job.chunk, cmd, stall, counter, &mut kill).await {
             Ok(ran) => ran,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
-        let (code, stdout, stderr_tail) = match ran {
+        let (code, counted, stderr_tail) = match ran {
             Ran::Killed => {
                 return RsyncOutcome::Exited {
                     code: None,
@@ -198,9 +202,9 @@ async fn run_job(
             }
             Ran::Exited {
                 code,
-                stdout,
+                counted,
                 stderr_tail,
-            } => (code, stdout, stderr_tail),
+            } => (code, counted, stderr_tail),
         };
         if code == Some(mount_pin::UNMOUNTED) {
             if let Some(at) = stderr_tail.find(mount_pin::UNMOUNTED_SAID) {
@@ -221,7 +225,7 @@ async fn run_job(
             other => other,
         };
         tail = stderr_tail;
-        if let Some(stats) = RsyncStats::parse_found(&stdout) {
+        if let Some(stats) = counted.stats() {
             total += stats;
         }
         match RsyncExit::of(code) {
@@ -417,6 +421,7 @@ async fn run_one(
     chunk: &str,
     mut cmd: tokio::process::Command,
     stall: Option<Duration>,
+    mut counter: RunCounter,
     kill: &mut oneshot::Receiver<()>,
 ) -> Result<Ran, String> {
     let mut child = cmd
@@ -430,11 +435,13 @@ async fn run_one(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let err_task = tokio::spawn(stderr_tail(chunk.to_owned(), stderr));
+    // Line by line: a run itemizes every entry, which may be millions of lines.
     let out_task = tokio::spawn(async move {
-        let mut text = String::new();
-        let mut stdout = stdout;
-        let _ = stdout.read_to_string(&mut text).await;
-        text
+        let mut lines = BufReader::new(stdout).split(b'\n');
+        while let Ok(Some(line)) = lines.next_segment().await {
+            counter.line(&line);
+        }
+        counter
     });
     let status = tokio::select! {
         status = child.wait() => status,
@@ -459,14 +466,16 @@ async fn run_one(
     if let Some((pid, w)) = guarded {
         w.release(pid);
     }
-    let stdout = out_task.await.unwrap_or_default();
+    let counted = out_task
+        .await
+        .map_err(|e| format!("cannot read rsync's output: {e}"))?;
     let stderr_tail = err_task.await.unwrap_or_default();
     let code = status
         .map_err(|e| format!("cannot wait for rsync: {e}"))?
         .code();
     Ok(Ran::Exited {
         code,
-        stdout,
+        counted,
         stderr_tail,
     })
 }

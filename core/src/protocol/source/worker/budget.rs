@@ -54,7 +54,7 @@ impl Source {
         let Some(rerun) = job.rerun.as_mut() else {
             return;
         };
-        rerun.stats += stats;
+        rerun.stats = rerun.stats.then(stats);
         if rerun.runs >= MAX_DELETE_RUNS {
             let error = format!("rsync still held back deletions after {MAX_DELETE_RUNS} runs under the --max-delete budget");
             return self.record_failure(Some(25), error, true);

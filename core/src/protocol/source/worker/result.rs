@@ -115,7 +115,7 @@ impl Source {
         let record = DoneRecord {
             worker: self.cfg.client_id.clone(),
             dest: job.dest.clone(),
-            stats: earlier + stats,
+            stats: earlier.then(stats),
             code,
         };
         let done = MultiOp::Create {
