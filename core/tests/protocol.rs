@@ -125,6 +125,7 @@ fn expiry_kills_rsync_at_once_and_records_nothing() {
                 stats: Default::default(),
                 stderr_tail: String::new(),
                 deletions_skipped: 0,
+                items: Default::default(),
             },
         },
     );
@@ -143,6 +144,7 @@ fn success_is_recorded_with_the_release_of_the_claim_in_one_multi() {
                 stats: Default::default(),
                 stderr_tail: String::new(),
                 deletions_skipped: 0,
+                items: Default::default(),
             },
         },
     );
@@ -186,6 +188,7 @@ fn a_failure_is_a_try_until_the_last_attempt() {
                     stats: Default::default(),
                     stderr_tail: "boom".into(),
                     deletions_skipped: 0,
+                    items: Default::default(),
                 },
             },
         );
@@ -263,6 +266,7 @@ fn a_long_disconnection_stops_rsync_before_the_session_can_expire() {
                 stats: Default::default(),
                 stderr_tail: String::new(),
                 deletions_skipped: 0,
+                items: Default::default(),
             },
         },
     );
@@ -417,6 +421,7 @@ fn a_destination_failure_hands_the_chunk_back_until_the_bound_then_fails_with_th
         stats: Default::default(),
         stderr_tail: "@ERROR: chroot failed".into(),
         deletions_skipped: 0,
+        items: Default::default(),
     };
     // A first failure: a hand-back record, created with the release, in one multi.
     let (mut s, id) = running_worker_in(&params, &|op| world(op, &params));

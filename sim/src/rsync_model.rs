@@ -370,6 +370,7 @@ mod tests {
             guards: Default::default(),
             dest_tree: None,
             max_delete: None,
+            itemize: false,
         }
     }
 

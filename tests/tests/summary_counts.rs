@@ -6,15 +6,11 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 use zkrsync_core::rsync_stats::RsyncStats;
-use zkrsync_tests::cluster::{differences, Cluster};
+use zkrsync_tests::cluster::{differences, rsync_trees, session_summary};
 use zkrsync_tests::tree::{age, generate};
 use zkrsync_tests::zk::ZkServer;
-
-const LIMIT: Duration = Duration::from_secs(180);
 
 /// The counts that must be rsync's.
 const COUNTS: [&str; 6] = [
@@ -40,19 +36,9 @@ fn counts_of(s: &RsyncStats) -> Vec<(&'static str, u64)> {
 
 /// `rsync -a --stats OPTS SRC/ DST/`: what one rsync counts.
 fn rsync(src: &Path, dst: &Path, opts: &[&str]) -> RsyncStats {
-    let out = Command::new("rsync")
-        .args(["-a", "--stats"])
-        .args(opts)
-        .arg(format!("{}/", src.display()))
-        .arg(format!("{}/", dst.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rsync: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    RsyncStats::parse(&String::from_utf8_lossy(&out.stdout)).unwrap()
+    let mut args = vec!["-a", "--stats"];
+    args.extend_from_slice(opts);
+    RsyncStats::parse(&rsync_trees(&args, src, dst)).unwrap()
 }
 
 /// Entries that the source does not have, the same in both trees: a file in the root, a
@@ -86,30 +72,14 @@ fn subdirs(dir: &Path) -> Vec<std::path::PathBuf> {
     dirs
 }
 
-/// The session's summary (`--json --done-file`) after copying `src` to `dst` with `opts`.
+/// The counts of the session's summary after copying `src` to `dst` with `opts`.
 fn session(zk: &str, name: &str, src: &Path, dst: &Path, opts: &[&str]) -> RsyncStats {
-    let done_file = dst.with_file_name(format!("{name}.json"));
-    let mut args = vec!["--json", "--done-file", done_file.to_str().unwrap()];
-    args.extend_from_slice(opts);
-    let mut c = Cluster::new(zk, name);
-    c.dest("d1", dst, "127.0.0.1");
-    c.dest("d2", dst, "127.0.0.2");
-    for agent in ["m", "w1", "w2"] {
-        c.source(agent, src, &args);
-    }
-    let codes = c.wait_all(LIMIT);
-    assert!(
-        codes.iter().all(|c| *c == Some(0)),
-        "{name}: {codes:?}\n{}",
-        c.all_logs()
-    );
-    let text = fs::read_to_string(&done_file).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let summary = session_summary(zk, name, src, dst, opts);
     let stats = &summary["stats"];
     let n = |key: &str| {
         stats[key]
             .as_u64()
-            .unwrap_or_else(|| panic!("{key}: {text}"))
+            .unwrap_or_else(|| panic!("{key}: {summary}"))
     };
     RsyncStats {
         files: n("files"),

@@ -90,6 +90,9 @@ pub struct RsyncJob {
     /// ([`RsyncJob::max_delete_arg`]), and runs the next invocation after one that stopped at
     /// its limit (rsync exit 25), so that the job reports every deletion it held back.
     pub max_delete: Option<u64>,
+    /// `--itemize`: the driver keeps each run's itemized changes
+    /// ([`super::run_counts::RunCounter::itemizing`]).
+    pub itemize: bool,
 }
 
 /// The options every invocation gets: its counts come from `--stats` and from every entry
@@ -221,6 +224,7 @@ impl RsyncJob {
                 Some(_) => Some(0),
                 None => params.max_delete.filter(|_| params.delete),
             },
+            itemize: params.itemize,
         }
     }
 

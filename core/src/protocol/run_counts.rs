@@ -35,6 +35,7 @@
 
 use std::collections::BTreeSet;
 
+use super::itemized::{self, Itemized, CHUNK_ITEM_BYTES};
 use super::rsync_job::{Bucket, RsyncInvocation};
 use crate::rsync_stats::RsyncStats;
 
@@ -206,6 +207,8 @@ pub struct RunCounter {
     root_listed: bool,
     /// rsync's other output lines (its `--stats` block), bounded.
     other: String,
+    /// The run's itemized changes, when asked for ([`RunCounter::itemizing`]).
+    items: Option<Itemized>,
 }
 
 impl RunCounter {
@@ -219,7 +222,20 @@ impl RunCounter {
             foreign_new: 0,
             root_listed: false,
             other: String::new(),
+            items: None,
         }
+    }
+
+    /// Also keeps the run's itemized changes (bounded: [`CHUNK_ITEM_BYTES`]): those of
+    /// the entries it counts, its deletions, and in a real run what it created.
+    pub fn itemizing(mut self) -> RunCounter {
+        self.items = Some(Itemized::default());
+        self
+    }
+
+    /// The itemized changes kept (none unless [`RunCounter::itemizing`]).
+    pub fn take_items(&mut self) -> Itemized {
+        self.items.take().unwrap_or_default()
     }
 
     /// Takes one line of rsync's standard output (without its newline).
@@ -232,6 +248,7 @@ impl RunCounter {
             return;
         };
         if item.is_deletion() {
+            self.keep(line);
             return;
         }
         let owned = match item.is_dir() {
@@ -246,6 +263,21 @@ impl RunCounter {
             (true, true) => self.owned_dirs += 1,
             (false, _) if item.is_new() => self.foreign_new += 1,
             _ => {}
+        }
+        if owned || (item.is_new() && !self.dry_run && !self.owners.deletes_only) {
+            self.keep(line);
+        }
+    }
+
+    /// Keeps an itemized line that is a change, when itemizing: as a local rsync prints
+    /// it (a file sent is `>f`, where rsync pushing to a daemon prints `<f`).
+    fn keep(&mut self, line: &[u8]) {
+        let line = &line[ITEM_PREFIX.len()..];
+        if let Some(items) = self.items.as_mut().filter(|_| itemized::is_change(line)) {
+            match line.strip_prefix(b"<") {
+                Some(rest) => items.push_bounded(&[b">", rest].concat(), CHUNK_ITEM_BYTES),
+                None => items.push_bounded(line, CHUNK_ITEM_BYTES),
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use zkrsync_core::protocol::itemized::{Itemized, CHUNK_ITEM_BYTES};
 use zkrsync_core::protocol::rsync_job::RsyncInvocation;
 use zkrsync_core::protocol::run_counts::RunCounter;
 use zkrsync_core::protocol::source_tree::{self, Refusal};
@@ -146,6 +147,7 @@ async fn run_job(
         Err(outcome) => return *outcome,
     };
     let mut total = RsyncStats::default();
+    let mut items = Itemized::default();
     let mut worst: Option<i32> = Some(0);
     let mut tail = String::new();
     let mut skipped = 0;
@@ -169,18 +171,22 @@ async fn run_job(
         let cmd = command(ctx, &dir, &job, inv, max_delete, &lists);
         let stall = rsync_stall::io_timeout(&inv.args);
         // Counted against the invocation as built: its buckets named, not yet listed.
-        let counter = RunCounter::new(&job.invocations[n]);
+        let counter = match job.itemize {
+            true => RunCounter::new(&job.invocations[n]).itemizing(),
+            false => RunCounter::new(&job.invocations[n]),
+        };
         let ran = match run_one(ctx, &job.chunk, cmd, stall, counter, &mut kill).await {
             Ok(ran) => ran,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
-        let (code, counted, stderr_tail) = match ran {
+        let (code, mut counted, stderr_tail) = match ran {
             Ran::Killed => {
                 return RsyncOutcome::Exited {
                     code: None,
                     stats: total,
                     stderr_tail: "killed".into(),
                     deletions_skipped: skipped,
+                    items,
                 }
             }
             Ran::Stalled { after, died } => {
@@ -198,6 +204,7 @@ async fn run_job(
                     stats: total,
                     stderr_tail: said,
                     deletions_skipped: skipped,
+                    items,
                 };
             }
             Ran::Exited {
@@ -228,6 +235,7 @@ async fn run_job(
         if let Some(stats) = counted.stats() {
             total += stats;
         }
+        items.extend_bounded(counted.take_items(), CHUNK_ITEM_BYTES);
         match RsyncExit::of(code) {
             RsyncExit::Success => {}
             // At the job's limit of deletions the rest still runs, so that the job says
@@ -239,6 +247,7 @@ async fn run_job(
                     stats: total,
                     stderr_tail: tail,
                     deletions_skipped: skipped,
+                    items,
                 };
             }
         }
@@ -248,6 +257,7 @@ async fn run_job(
         stats: total,
         stderr_tail: tail,
         deletions_skipped: skipped,
+        items,
     }
 }
 

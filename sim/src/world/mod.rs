@@ -428,6 +428,7 @@ impl World {
                     })
                     .collect(),
                 left_behind: false,
+                items: Default::default(),
             },
             (None, _) => return Err(Violation::new(
                 "progress",

@@ -198,6 +198,7 @@ impl World {
                 stats: RsyncStats::default(),
                 stderr_tail: "rsync: killed by signal 9".into(),
                 deletions_skipped: 0,
+                items: Default::default(),
             }
         } else if let Some(code) = j.forced_code {
             if code == 12 {
@@ -299,5 +300,6 @@ fn exited(code: i32, job: &RsyncJob, t: &rsync_model::Transfer, stderr: &str) ->
         stats,
         stderr_tail: stderr.to_owned(),
         deletions_skipped: t.skipped,
+        items: Default::default(),
     }
 }

@@ -244,3 +244,46 @@ fn other_lines_are_not_items_and_no_stats_is_none() {
     c.output(b"Number of files: 2 (reg: 1, dir: 1)\nNumber of created files: 1 (reg: 1)\n");
     assert_eq!(c.stats().map(|s| s.files), Some(1));
 }
+
+/// The changes of `output` as `rsync -i` prints them.
+fn changes(output: &str) -> Vec<Vec<u8>> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix(ITEM_PREFIX))
+        .map(|l| l.as_bytes().to_vec())
+        .filter(|l| itemized::is_change(l))
+        .collect()
+}
+
+#[test]
+fn the_runs_itemized_changes_are_one_rsyncs() {
+    let mut single = changes(output("single"));
+    single.sort_by(|a, b| itemized::path_of(a).cmp(itemized::path_of(b)));
+    for (name, runs) in [("depth 1", DEPTH1), ("depth 3", DEPTH3)] {
+        for dry_run in [true, false] {
+            let kind = if dry_run { "dry" } else { "real" };
+            let per_run: Vec<Itemized> = runs
+                .iter()
+                .map(|r| {
+                    let mut c = RunCounter::new(&invocation(r, dry_run)).itemizing();
+                    c.output(output(&format!("{kind}-{}", r.name)).as_bytes());
+                    c.take_items()
+                })
+                .collect();
+            let all = Itemized::merged(&per_run, 1000);
+            assert_eq!(all.lines, single, "{name}, dry run {dry_run}");
+            assert_eq!(all.omitted, 0);
+        }
+    }
+    let mut c = RunCounter::new(&invocation(&DEPTH3[0], true)).itemizing();
+    c.output(output("dry-d3-rec").as_bytes());
+    // Its own entry only (`a/b/c/` is its parent's): one line of 20 bytes.
+    let mut few = Itemized::default();
+    few.extend_bounded(c.take_items(), 20);
+    assert_eq!((few.lines.len(), few.omitted), (0, 1), "bounded: {few:?}");
+    let mut pushed = RunCounter::new(&invocation(&DEPTH3[0], true)).itemizing();
+    pushed.line(b"zkrsync-item <f+++++++++ a/b/c/fc");
+    assert_eq!(pushed.take_items().lines, [b">f+++++++++ a/b/c/fc"]);
+    let counted = RunCounter::new(&invocation(&DEPTH3[0], true));
+    assert_eq!(counted.clone().take_items(), Itemized::default());
+}

@@ -4,6 +4,7 @@
 //! itself in a final multi, then reports the summary and exits.
 
 use super::MasterPhase;
+use crate::protocol::itemized::{Itemized, SESSION_ITEMS};
 use crate::protocol::layout::Dir;
 use crate::protocol::records::{FailedRecord, SummaryRecord};
 use crate::protocol::source::session::cleaned_dirs;
@@ -354,10 +355,12 @@ impl Source {
                 self.cfg.params.attempts
             )
         });
+        let items = Itemized::merged(self.master.done_items.values(), SESSION_ITEMS);
         let summary = Summary {
             progress,
             failed,
             left_behind,
+            items,
         };
         (summary, code, message)
     }
