@@ -104,6 +104,43 @@ impl RsyncStats {
         RsyncStats::parse(output).ok()
     }
 
+    /// The stats of `self`'s runs followed by a run of the same file list (a chunk run
+    /// again under the `--max-delete` budget): what the list holds (files, total size) is
+    /// the later run's, what the runs did is summed.
+    pub fn then(self, later: RsyncStats) -> RsyncStats {
+        RsyncStats {
+            files: later.files,
+            total_file_size: later.total_file_size,
+            ..self + later
+        }
+    }
+
+    /// The directories among `Number of files` in `output`, from its breakdown
+    /// (`Number of files: 1,243 (reg: 1,000, dir: 200, link: 43)`; a kind rsync leaves out
+    /// is none of it, a count of 0 has no breakdown). None without such a line, or when the
+    /// count has no breakdown (rsync before 3.1).
+    pub fn dirs_in_file_list(output: &str) -> Option<u64> {
+        let line = output
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("Number of files:"))?;
+        let rest = &line["Number of files:".len()..];
+        let (count, kinds) = match rest.split_once('(') {
+            Some((count, kinds)) => (count, kinds.trim_end().strip_suffix(')')?),
+            None => (rest, ""),
+        };
+        if kinds.is_empty() {
+            return (parse_number(count)? == 0).then_some(0);
+        }
+        // Numbers may hold `,` themselves: kinds are separated by a comma and a space.
+        for kind in kinds.split(", ") {
+            if let Some(n) = kind.trim().strip_prefix("dir:") {
+                return parse_number(n);
+            }
+        }
+        Some(0)
+    }
+
     fn fields(&mut self) -> [&mut u64; 11] {
         [
             &mut self.files,
@@ -315,6 +352,40 @@ mod tests {
             ..Default::default()
         };
         assert_eq!((max + max).files, u64::MAX);
+    }
+
+    #[test]
+    fn directories_of_the_breakdown() {
+        let dirs = |text: &str| RsyncStats::dirs_in_file_list(text);
+        let first = include_str!("rsync_stats/testdata/rsync-3.2.7-first.txt");
+        assert_eq!(dirs(first), Some(4));
+        assert_eq!(
+            dirs("Number of files: 1,243 (reg: 1,000, dir: 1,200, link: 43)"),
+            Some(1200)
+        );
+        assert_eq!(dirs("Number of files: 3 (reg: 3)"), Some(0));
+        assert_eq!(dirs("Number of files: 0"), Some(0));
+        assert_eq!(
+            dirs("Number of files: 12.345 (reg: 2.345, dir: 10.000)"),
+            Some(10_000)
+        );
+        let old = include_str!("rsync_stats/testdata/rsync-3.0.9.txt");
+        assert_eq!(dirs(old), None, "rsync 3.0 has no breakdown");
+        assert_eq!(dirs("nothing"), None);
+    }
+
+    #[test]
+    fn a_run_again_counts_its_list_once() {
+        let first = fixture("first");
+        let again = first.then(fixture("delete"));
+        assert_eq!((again.files, again.total_file_size), (26, 210_004));
+        assert_eq!(again.deleted_files, 1);
+        assert_eq!(again.regular_files_transferred, 21);
+        assert_eq!(
+            again.bytes_sent,
+            first.bytes_sent + fixture("delete").bytes_sent
+        );
+        assert_eq!(RsyncStats::default().then(first), first);
     }
 
     #[test]

@@ -187,6 +187,7 @@ fn master_resume() {
             ..Default::default()
         },
         code: 24,
+        items: Default::default(),
     };
     zk.create(
         &l.entry(Dir::Done, "0000000000"),

@@ -141,6 +141,7 @@ fn success_is_recorded_with_the_release_of_the_claim_in_one_multi() {
                 stats: Default::default(),
                 stderr_tail: String::new(),
                 deletions_skipped: 0,
+                items: Default::default(),
             },
         },
     );
@@ -184,6 +185,7 @@ fn a_failure_is_a_try_until_the_last_attempt() {
                     stats: Default::default(),
                     stderr_tail: "boom".into(),
                     deletions_skipped: 0,
+                    items: Default::default(),
                 },
             },
         );
@@ -261,6 +263,7 @@ fn a_long_disconnection_stops_rsync_before_the_session_can_expire() {
                 stats: Default::default(),
                 stderr_tail: String::new(),
                 deletions_skipped: 0,
+                items: Default::default(),
             },
         },
     );
@@ -415,6 +418,7 @@ fn a_destination_failure_hands_the_chunk_back_until_the_bound_then_fails_with_th
         stats: Default::default(),
         stderr_tail: "@ERROR: chroot failed".into(),
         deletions_skipped: 0,
+        items: Default::default(),
     };
     // A first failure: a hand-back record, created with the release, in one multi.
     let (mut s, id) = running_worker_in(&params, &|op| world(op, &params));

@@ -26,6 +26,7 @@ fn held_back(deletions: u64) -> RsyncOutcome {
         stats: Default::default(),
         stderr_tail: format!("Deletions stopped due to --max-delete limit ({deletions} skipped)"),
         deletions_skipped: deletions,
+        items: Default::default(),
     }
 }
 
@@ -38,6 +39,7 @@ fn would_delete(n: u64) -> RsyncOutcome {
         },
         stderr_tail: String::new(),
         deletions_skipped: 0,
+        items: Default::default(),
     }
 }
 

@@ -8,10 +8,19 @@
 //! Filter rules (`--filter=merge`) are not modelled: the simulator's sessions have none
 //! (the model refuses a job that has some), and `tests/tests/filters.rs` checks them
 //! against real rsync.
+//!
+//! Each invocation prints what rsync prints with zkrsync's options: every entry of its file
+//! list itemized (implied and unit directories too, each once) and its `--stats` counts
+//! ([`Listing`]), which the core counts as it counts real rsync's output
+//! ([`zkrsync_core::protocol::run_counts`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use zkrsync_core::protocol::rsync_job::{RsyncInvocation, RsyncJob};
+use zkrsync_core::protocol::run_counts::ITEM_PREFIX;
 
-use crate::fs_model::{is_within, Node, Tree};
+use crate::fs_model::{is_within, parent, Node, Tree};
 
 /// What a transfer did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +38,100 @@ pub struct Transfer {
     /// Deletions held back at the job's `--max-delete` limit, one for each entry it did
     /// not delete (as rsync counts a directory it did not delete once, whatever it holds).
     pub skipped: u64,
+    /// What each invocation printed, in order (one that did not run prints nothing).
+    pub outputs: Vec<Vec<u8>>,
+}
+
+/// The file list of one invocation, as rsync itemizes it: each path once, new or not at
+/// the destination when the invocation reached it, and the counts of its `--stats`.
+#[derive(Debug, Default)]
+struct Listing {
+    entries: BTreeMap<Vec<u8>, (Node, bool)>,
+    transferred: u64,
+    deleted: u64,
+}
+
+impl Listing {
+    /// `path` (with its implied parents) in the list, as `node`, against `dst` before the
+    /// invocation changes it there.
+    fn add(&mut self, path: &[u8], node: Node, dst: &Tree) {
+        let mut up = parent(path);
+        while !up.is_empty() {
+            self.add_one(up, Node::Dir, dst);
+            up = parent(up);
+        }
+        self.add_one(path, node, dst);
+    }
+
+    fn add_one(&mut self, path: &[u8], node: Node, dst: &Tree) {
+        if self.entries.contains_key(path) {
+            return;
+        }
+        let there = dst.get(path);
+        if matches!(node, Node::File(_)) && there != Some(node) {
+            self.transferred += 1;
+        }
+        self.entries.insert(path.to_vec(), (node, there.is_none()));
+    }
+
+    /// rsync's output: the items, then the stats (`creates`: false for `--existing`).
+    fn output(&self, creates: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut reg, mut dirs, mut links, mut created) = (0, 0, 0, 0);
+        for (path, (node, new)) in &self.entries {
+            let new = *new && creates;
+            created += u64::from(new);
+            let kind = match node {
+                Node::Dir => {
+                    dirs += 1;
+                    "d"
+                }
+                Node::File(_) => {
+                    reg += 1;
+                    "f"
+                }
+                Node::Symlink(_) => {
+                    links += 1;
+                    "L"
+                }
+            };
+            let change = match (new, node) {
+                (true, Node::File(_)) => ">",
+                (true, _) => "c",
+                (false, _) => ".",
+            };
+            let attrs = if new { "+++++++++" } else { "         " };
+            out.extend_from_slice(format!("{ITEM_PREFIX}{change}{kind}{attrs} ").as_bytes());
+            out.extend_from_slice(&escaped(if path.is_empty() { b"." } else { path }));
+            if *node == Node::Dir {
+                out.push(b'/');
+            }
+            out.push(b'\n');
+        }
+        let mut stats = format!(
+            "\nNumber of files: {} (reg: {reg}, dir: {dirs}, link: {links})\n",
+            self.entries.len()
+        );
+        let _ = writeln!(stats, "Number of created files: {created}");
+        let _ = writeln!(stats, "Number of deleted files: {}", self.deleted);
+        let transferred = if creates { self.transferred } else { 0 };
+        let _ = writeln!(stats, "Number of regular files transferred: {transferred}");
+        out.extend_from_slice(stats.as_bytes());
+        out
+    }
+}
+
+/// A name as rsync prints it: control bytes and `\#` as `\#ooo`.
+fn escaped(name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len());
+    for (i, &b) in name.iter().enumerate() {
+        if (b < b' ' && b != b'\t') || (b == b'\\' && name.get(i + 1) == Some(&b'#')) {
+            out.extend_from_slice(format!("\\#{b:03o}").as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 /// Options of one invocation that matter to the model.
@@ -91,6 +194,8 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
         let f = flags(inv);
         let excluded = excluded_dirs(inv);
         let is_excluded = |p: &[u8]| excluded.iter().any(|x| is_within(p, x));
+        let mut listing = Listing::default();
+        let deleted_before = out.deleted.len() as u64 + out.would_delete;
         for entry in entries(&inv.files_from) {
             if budget == 0 {
                 return out;
@@ -102,6 +207,7 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                     None => out.code = out.code.max(23),
                     Some(node) => {
                         out.work += 1;
+                        listing.add(entry, node, dst);
                         if !f.dry_run && !f.deletes_only && !same_kind(dst.get(entry), node) {
                             if dst.get(entry).is_some() && node == Node::Dir {
                                 dst.remove(entry);
@@ -131,6 +237,10 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                     .collect()
             };
             out.work += 1 + wanted.len() as u64;
+            listing.add(&dir, Node::Dir, dst);
+            for (p, node) in &wanted {
+                listing.add(p, *node, dst);
+            }
             if f.dry_run {
                 if f.delete {
                     out.would_delete += extraneous(src, dst, &dir, own_only, &is_excluded)
@@ -177,6 +287,8 @@ pub fn run(job: &RsyncJob, src: &Tree, dst: &mut Tree, max_entries: usize) -> Tr
                 }
             }
         }
+        listing.deleted = out.deleted.len() as u64 + out.would_delete - deleted_before;
+        out.outputs.push(listing.output(!f.deletes_only));
     }
     if out.skipped > 0 {
         // Deletions stopped due to --max-delete limit (N skipped)
@@ -266,6 +378,7 @@ mod tests {
             guards: Default::default(),
             dest_tree: None,
             max_delete: None,
+            itemize: false,
         }
     }
 

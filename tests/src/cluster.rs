@@ -353,6 +353,38 @@ impl Drop for Cluster {
     }
 }
 
+/// Copies `src` to `dst` in session `name` on `zk` (two destinations, a master and two
+/// workers, each source with `opts`) and returns the master's summary (`--json
+/// --done-file`, written beside `dst`); every agent must exit 0.
+pub fn session_summary(
+    zk: &str,
+    name: &str,
+    src: &Path,
+    dst: &Path,
+    opts: &[&str],
+) -> serde_json::Value {
+    let done_file = dst.with_file_name(format!("{name}.json"));
+    let mut args = vec!["--json", "--done-file", done_file.to_str().unwrap()];
+    args.extend_from_slice(opts);
+    let mut c = Cluster::new(zk, name);
+    c.dest("d1", dst, "127.0.0.1");
+    c.dest("d2", dst, "127.0.0.2");
+    for agent in ["m", "w1", "w2"] {
+        c.source(agent, src, &args);
+    }
+    let codes = c.wait_all(SESSION_LIMIT);
+    assert!(
+        codes.iter().all(|c| *c == Some(0)),
+        "{name}: {codes:?}\n{}",
+        c.all_logs()
+    );
+    let text = std::fs::read_to_string(&done_file).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// How long [`session_summary`] waits for a session.
+pub const SESSION_LIMIT: Duration = Duration::from_secs(180);
+
 /// `rsync -anc --delete --itemize-changes SRC/ DST/`: what would still differ (empty when
 /// the trees are equal in contents, modes, times and symlinks).
 pub fn differences(src: &Path, dst: &Path) -> String {
@@ -361,22 +393,26 @@ pub fn differences(src: &Path, dst: &Path) -> String {
 
 /// [`differences`] with more rsync options (`-H`: the hard links must match too).
 pub fn differences_with(src: &Path, dst: &Path, options: &[&str]) -> String {
+    let mut args = vec!["-anc", "--delete", "--itemize-changes"];
+    args.extend_from_slice(options);
+    rsync_trees(&args, src, dst)
+}
+
+/// The output of `rsync ARGS SRC/ DST/`, which must succeed.
+pub fn rsync_trees(args: &[&str], src: &Path, dst: &Path) -> String {
     let mut s = src.as_os_str().to_owned();
     s.push("/");
     let mut d = dst.as_os_str().to_owned();
     d.push("/");
     let out = Command::new("rsync")
-        .arg("-anc")
-        .arg("--delete")
-        .arg("--itemize-changes")
-        .args(options)
+        .args(args)
         .arg(s)
         .arg(d)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "rsync check failed: {}",
+        "rsync {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

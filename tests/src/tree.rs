@@ -97,3 +97,22 @@ pub fn generate(root: &Path, dirs: usize, files_per_dir: usize, seed: u64) -> Tr
     }
     stats
 }
+
+/// Gives every entry below `root` the same old time with nanoseconds (rsync leaves the
+/// sub-second part unset for a time in the second of the copy).
+pub fn age(root: &Path) {
+    let status = std::process::Command::new("find")
+        .arg(root)
+        .args([
+            "-exec",
+            "touch",
+            "-h",
+            "-d",
+            "2024-03-01 12:00:00.123456789",
+            "{}",
+            "+",
+        ])
+        .status()
+        .expect("run find");
+    assert!(status.success());
+}

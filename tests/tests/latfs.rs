@@ -15,6 +15,7 @@ use std::time::Duration;
 use zkrsync_tests::cluster::differences_with;
 use zkrsync_tests::latfs::{is_mounted_at, LatFs};
 use zkrsync_tests::latfs_bin;
+use zkrsync_tests::tree::age;
 use zkrsync_tests::tree::generate;
 use zkrsync_tests::zk::repo_root;
 
@@ -37,25 +38,6 @@ fn rsync(args: &[&str], from: &Path, to: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Gives every entry below `root` the same old time with nanoseconds (rsync leaves the
-/// sub-second part unset for a time in the second of the copy).
-fn age(root: &Path) {
-    let status = Command::new("find")
-        .arg(root)
-        .args([
-            "-exec",
-            "touch",
-            "-h",
-            "-d",
-            "2024-03-01 12:00:00.123456789",
-            "{}",
-            "+",
-        ])
-        .status()
-        .expect("run find");
-    assert!(status.success());
 }
 
 /// The generated tree (odd names, symlinks, hard links, empty directories) and more:

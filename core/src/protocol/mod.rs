@@ -13,11 +13,13 @@
 pub mod delete_budget;
 pub mod dest;
 pub mod exit_code;
+pub mod itemized;
 pub mod layout;
 pub mod params;
 pub mod records;
 mod requests;
 pub mod rsync_job;
+pub mod run_counts;
 mod session;
 pub mod source;
 pub mod source_tree;
@@ -106,6 +108,8 @@ pub enum RsyncOutcome {
         /// Deletions rsync held back at the job's `--max-delete` limit, summed over the
         /// invocations ([`crate::rsync_exit::deletions_skipped`]).
         deletions_skipped: u64,
+        /// With `--itemize`: the job's itemized changes ([`itemized`]).
+        items: itemized::Itemized,
     },
     /// The driver did not start rsync because the source tree must not be copied from
     /// ([`source_tree::Refusal::Tree`]): the source leaves the session.
@@ -345,6 +349,9 @@ pub struct Summary {
     pub failed: Vec<FailedChunk>,
     /// Znodes of the session that could not be deleted (clients still connected).
     pub left_behind: bool,
+    /// With `--itemize`: the chunks' itemized changes, sorted by path and bounded
+    /// ([`itemized::SESSION_ITEMS`]).
+    pub items: itemized::Itemized,
 }
 
 /// How a machine ends.

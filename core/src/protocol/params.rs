@@ -51,6 +51,10 @@ pub struct SessionParams {
     /// `--delete-guard`: a directory copied with `--delete` whose source lost more than this
     /// percentage of the entries the plan saw there is refused, not run (100: never).
     pub delete_guard: u32,
+    /// `--itemize`: every run keeps rsync's itemized changes in its chunk's result, and the
+    /// master lists them ([`super::itemized`]). A session parameter because every worker
+    /// must know it before its first run, and `config` is the one record each reads first.
+    pub itemize: bool,
 }
 
 /// The default `--delete-guard`: a directory that lost more than half its entries since the
@@ -84,6 +88,7 @@ impl Default for SessionParams {
             attempts: 3,
             max_delete: None,
             delete_guard: DEFAULT_DELETE_GUARD,
+            itemize: false,
         }
     }
 }
@@ -132,6 +137,9 @@ impl SessionParams {
             l.put("max_delete", n);
         }
         l.put("delete_guard", self.delete_guard);
+        if self.itemize {
+            l.put("itemize", true);
+        }
         l.into_bytes()
     }
 
@@ -169,6 +177,7 @@ impl SessionParams {
                 false => Some(f.num("max_delete")?),
             },
             delete_guard: f.num_or("delete_guard", DEFAULT_DELETE_GUARD)?,
+            itemize: !f.all("itemize").is_empty() && f.bool("itemize")?,
         })
     }
 
@@ -182,7 +191,7 @@ impl SessionParams {
             format!("[{}]", shown.join(", "))
         }
         let show_max = |m: Option<u64>| m.map_or("none".to_owned(), |n| n.to_string());
-        let checks: [(&'static str, String, String); 16] = [
+        let checks: [(&'static str, String, String); 17] = [
             ("--depth", session.depth.to_string(), self.depth.to_string()),
             (
                 "--filter",
@@ -259,6 +268,11 @@ impl SessionParams {
                 session.delete_guard.to_string(),
                 self.delete_guard.to_string(),
             ),
+            (
+                "--itemize",
+                session.itemize.to_string(),
+                self.itemize.to_string(),
+            ),
         ];
         checks
             .into_iter()
@@ -289,6 +303,7 @@ mod tests {
             delete: true,
             timeout: 30,
             rsync_opts: vec!["--bwlimit=10M".into(), "--no-perms".into()],
+            itemize: true,
             ..Default::default()
         };
         assert_eq!(SessionParams::decode(&p.encode()).unwrap(), p);
@@ -322,6 +337,9 @@ mod tests {
             (m.option, m.session.as_str(), m.client.as_str()),
             ("--filter", "[]", "[\"- *.o\"]")
         );
+        let mut client = session.clone();
+        client.itemize = true;
+        assert_eq!(client.mismatch(&session).unwrap().option, "--itemize");
     }
 
     #[test]

@@ -405,6 +405,9 @@ pub struct DoneRecord {
     pub stats: RsyncStats,
     /// rsync's exit code (0, or 24 when files vanished).
     pub code: i32,
+    /// With `--itemize`: rsync's itemized changes (bounded,
+    /// [`super::itemized::CHUNK_ITEM_BYTES`]).
+    pub items: super::itemized::Itemized,
 }
 
 impl DoneRecord {
@@ -415,6 +418,12 @@ impl DoneRecord {
             .put_bytes("dest", self.dest.as_bytes())
             .put("code", self.code);
         put_stats(&mut l, &self.stats);
+        for line in &self.items.lines {
+            l.put_bytes("item", line);
+        }
+        if self.items.omitted > 0 {
+            l.put("items_omitted", self.items.omitted);
+        }
         l.into_bytes()
     }
     /// Decodes.
@@ -425,6 +434,10 @@ impl DoneRecord {
             dest: String::from_utf8_lossy(&f.bytes("dest")?).into_owned(),
             code: f.num_or("code", 0)?,
             stats: get_stats(&f)?,
+            items: super::itemized::Itemized::new(
+                f.all_bytes("item")?,
+                f.num_or("items_omitted", 0)?,
+            ),
         })
     }
 }

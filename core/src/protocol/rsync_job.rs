@@ -35,7 +35,8 @@ pub struct RsyncInvocation {
     /// none.
     pub filters: Vec<u8>,
     /// Buckets of directories ([`Part::Bucket`]) whose entries the driver lists when the
-    /// run starts and appends to `files_from` ([`Bucket::entries`]).
+    /// run starts and appends to `files_from` ([`Bucket::entries`]); what the run counts
+    /// is theirs ([`super::run_counts`]).
     pub buckets: Vec<Bucket>,
 }
 
@@ -97,10 +98,20 @@ pub struct RsyncJob {
     /// ([`RsyncJob::max_delete_arg`]), and runs the next invocation after one that stopped at
     /// its limit (rsync exit 25), so that the job reports every deletion it held back.
     pub max_delete: Option<u64>,
+    /// `--itemize`: the driver keeps each run's itemized changes
+    /// ([`super::run_counts::RunCounter::itemizing`]).
+    pub itemize: bool,
 }
 
-/// The options every invocation gets.
-pub const BASE_ARGS: [&str; 3] = ["--numeric-ids", "-lptgoD", "--stats"];
+/// The options every invocation gets: its counts come from `--stats` and from every entry
+/// itemized ([`super::run_counts::ITEM_ARGS`]).
+pub const BASE_ARGS: [&str; 5] = [
+    "--numeric-ids",
+    "-lptgoD",
+    "--stats",
+    super::run_counts::ITEM_ARGS[0],
+    super::run_counts::ITEM_ARGS[1],
+];
 
 /// Filter rules every invocation gets, before any other: the probe files at the root of the
 /// transfer are protected on the receiver (`P`: `--delete` never removes them, even with
@@ -222,6 +233,7 @@ impl RsyncJob {
                 Some(_) => Some(0),
                 None => params.max_delete.filter(|_| params.delete),
             },
+            itemize: params.itemize,
         }
     }
 

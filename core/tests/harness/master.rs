@@ -342,6 +342,7 @@ pub fn worker_done(h: &mut Harness<Source>, at: Duration, chunk: &str, files: u6
             ..Default::default()
         },
         code: 0,
+        items: Default::default(),
     };
     h.zk.create(
         &l.entry(Dir::Done, chunk),

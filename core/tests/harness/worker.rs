@@ -227,6 +227,7 @@ pub fn rsync_ok(id: JobId) -> Input {
             stats: Default::default(),
             stderr_tail: String::new(),
             deletions_skipped: 0,
+            items: Default::default(),
         },
     }
 }

@@ -109,6 +109,21 @@ pub fn summary_text(session: &str, s: &Summary, elapsed: Duration, dry_run: bool
             "  some znodes of the session were left behind: run zkrsync abort on it"
         );
     }
+    let items = &s.items;
+    if !items.lines.is_empty() || items.omitted > 0 {
+        let more = match items.omitted {
+            0 => String::new(),
+            n => format!(", {n} more left out"),
+        };
+        let _ = writeln!(
+            out,
+            "  {mark}itemized changes ({} by path{more}; names as rsync -i prints them):",
+            items.lines.len()
+        );
+        for line in &items.lines {
+            let _ = writeln!(out, "{}", String::from_utf8_lossy(line));
+        }
+    }
     out
 }
 
@@ -157,6 +172,8 @@ pub fn summary_json(session: &str, s: &Summary, elapsed: Duration, dry_run: bool
         },
         "failed_chunks": failed,
         "left_behind": s.left_behind,
+        "items": s.items.lines.iter().map(|l| String::from_utf8_lossy(l)).collect::<Vec<_>>(),
+        "items_omitted": s.items.omitted,
     });
     format!("{v}\n")
 }

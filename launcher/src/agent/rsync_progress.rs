@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use zkrsync_core::protocol::run_counts::RunCounter;
 use zkrsync_core::protocol::{Input, JobId};
 
 /// How often the driver tells the core, at most.
@@ -79,14 +80,15 @@ impl Sink {
     }
 }
 
-/// Reads rsync's standard output to its end: every progress2 update goes to `sink`; the
-/// rest (the `--stats` block) is returned, with the run's last counters.
+/// Reads rsync's standard output to its end: every progress2 update goes to `sink`, every
+/// other line to `counter` (itemized entries and the `--stats` block); returns the counter
+/// and the run's last counters.
 pub async fn read_stdout(
     mut out: impl tokio::io::AsyncRead + Unpin,
+    mut counter: RunCounter,
     mut sink: Option<Sink>,
-) -> (String, Counters, Option<Sink>) {
+) -> (RunCounter, Counters, Option<Sink>) {
     use tokio::io::AsyncReadExt as _;
-    let mut text = String::new();
     let mut pending = Vec::new();
     let mut last = Counters::default();
     let mut buf = [0u8; 8192];
@@ -96,28 +98,27 @@ pub async fn read_stdout(
             Ok(n) => n,
         };
         for &b in &buf[..n] {
-            if b == b'\r' || b == b'\n' {
-                let segment = String::from_utf8_lossy(&pending).into_owned();
-                pending.clear();
-                match parse(&segment) {
-                    Some(c) => {
-                        last = c;
-                        if let Some(s) = sink.as_mut() {
-                            s.update(c);
-                        }
-                    }
-                    None => {
-                        text.push_str(&segment);
-                        text.push('\n');
+            if b != b'\r' && b != b'\n' {
+                pending.push(b);
+                continue;
+            }
+            match parse(&String::from_utf8_lossy(&pending)) {
+                Some(c) => {
+                    last = c;
+                    if let Some(s) = sink.as_mut() {
+                        s.update(c);
                     }
                 }
-            } else {
-                pending.push(b);
+                None if pending.is_empty() => {}
+                None => counter.line(&pending),
             }
+            pending.clear();
         }
     }
-    text.push_str(&String::from_utf8_lossy(&pending));
-    (text, last, sink)
+    if !pending.is_empty() {
+        counter.line(&pending);
+    }
+    (counter, last, sink)
 }
 
 #[cfg(test)]
@@ -157,9 +158,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keeps_the_stats_and_the_last_counters() {
+    async fn keeps_the_last_counters_and_counts_the_rest() {
         let out: &[u8] = b"\r   1,000  10%  1kB/s  0:00:01\r   9,000 100%  1kB/s  0:00:02 (xfr#1, to-chk=0/3)\n\nNumber of files: 3 (reg: 2, dir: 1)\nTotal file size: 9,000 bytes\n";
-        let (text, last, _) = read_stdout(out, None).await;
+        let inv = zkrsync_core::protocol::rsync_job::RsyncInvocation {
+            args: vec!["-d".into()],
+            files_from: b".\0".to_vec(),
+            excludes: Vec::new(),
+            filters: Vec::new(),
+            buckets: Vec::new(),
+        };
+        let (counted, last, _) = read_stdout(out, RunCounter::new(&inv), None).await;
         assert_eq!(
             last,
             Counters {
@@ -167,10 +175,9 @@ mod tests {
                 files: 3
             }
         );
-        assert!(
-            text.contains("Number of files: 3 (reg: 2, dir: 1)\nTotal file size: 9,000 bytes\n"),
-            "{text:?}"
-        );
-        assert!(!text.contains("100%"), "{text:?}");
+        let stats = counted
+            .stats()
+            .expect("the --stats block reached the counter");
+        assert_eq!(stats.total_file_size, 9_000);
     }
 }

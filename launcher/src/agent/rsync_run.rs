@@ -1,7 +1,8 @@
 //! Runs the core's rsync jobs: checks the source tree's guards first (off the async
 //! threads), writes the NUL-separated file and exclude lists to a private directory, runs
-//! one rsync per invocation (registered with the [`Watchdog`]), parses its `--stats`, and
-//! kills it at once when asked.
+//! one rsync per invocation (registered with the [`Watchdog`]), feeds its output to the
+//! core's [`RunCounter`] (what of rsync's counts is the run's), and kills it at once when
+//! asked.
 
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt as _;
@@ -13,7 +14,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use zkrsync_core::protocol::itemized::{Itemized, CHUNK_ITEM_BYTES};
 use zkrsync_core::protocol::rsync_job::RsyncInvocation;
+use zkrsync_core::protocol::run_counts::RunCounter;
 use zkrsync_core::protocol::source_tree::{self, Refusal};
 use zkrsync_core::protocol::{Input, JobId, RsyncJob, RsyncOutcome};
 use zkrsync_core::rsync_exit::{self, RsyncExit};
@@ -111,10 +114,10 @@ impl Runner {
 
 /// How one invocation ended.
 enum Ran {
-    /// rsync exited (`None`: by a signal) with this output.
+    /// rsync exited (`None`: by a signal) with this output, counted.
     Exited {
         code: Option<i32>,
-        stdout: String,
+        counted: RunCounter,
         stderr_tail: String,
     },
     /// The job was killed.
@@ -148,6 +151,7 @@ async fn run_job(
         Err(outcome) => return *outcome,
     };
     let mut total = RsyncStats::default();
+    let mut items = Itemized::default();
     let mut worst: Option<i32> = Some(0);
     let mut tail = String::new();
     let mut skipped = 0;
@@ -170,17 +174,23 @@ async fn run_job(
         let max_delete = job.max_delete_arg(inv, total.deleted_files);
         let cmd = command(ctx, &dir, &job, inv, max_delete, &lists);
         let stall = rsync_stall::io_timeout(&inv.args);
-        let ran = match run_one(ctx, &job.chunk, cmd, stall, &mut kill, &mut sink).await {
+        // Counted against the invocation as built: its buckets named, not yet listed.
+        let counter = match job.itemize {
+            true => RunCounter::new(&job.invocations[n]).itemizing(),
+            false => RunCounter::new(&job.invocations[n]),
+        };
+        let ran = match run_one(ctx, &job.chunk, cmd, stall, counter, &mut kill, &mut sink).await {
             Ok(ran) => ran,
             Err(message) => return RsyncOutcome::SpawnFailed(message),
         };
-        let (code, stdout, stderr_tail) = match ran {
+        let (code, mut counted, stderr_tail) = match ran {
             Ran::Killed => {
                 return RsyncOutcome::Exited {
                     code: None,
                     stats: total,
                     stderr_tail: "killed".into(),
                     deletions_skipped: skipped,
+                    items,
                 }
             }
             Ran::Stalled { after, died } => {
@@ -198,13 +208,14 @@ async fn run_job(
                     stats: total,
                     stderr_tail: said,
                     deletions_skipped: skipped,
+                    items,
                 };
             }
             Ran::Exited {
                 code,
-                stdout,
+                counted,
                 stderr_tail,
-            } => (code, stdout, stderr_tail),
+            } => (code, counted, stderr_tail),
         };
         if code == Some(mount_pin::UNMOUNTED) {
             if let Some(at) = stderr_tail.find(mount_pin::UNMOUNTED_SAID) {
@@ -225,9 +236,10 @@ async fn run_job(
             other => other,
         };
         tail = stderr_tail;
-        if let Some(stats) = RsyncStats::parse_found(&stdout) {
+        if let Some(stats) = counted.stats() {
             total += stats;
         }
+        items.extend_bounded(counted.take_items(), CHUNK_ITEM_BYTES);
         match RsyncExit::of(code) {
             RsyncExit::Success => {}
             // At the job's limit of deletions the rest still runs, so that the job says
@@ -239,6 +251,7 @@ async fn run_job(
                     stats: total,
                     stderr_tail: tail,
                     deletions_skipped: skipped,
+                    items,
                 };
             }
         }
@@ -248,6 +261,7 @@ async fn run_job(
         stats: total,
         stderr_tail: tail,
         deletions_skipped: skipped,
+        items,
     }
 }
 
@@ -434,6 +448,7 @@ async fn run_one(
     chunk: &str,
     mut cmd: tokio::process::Command,
     stall: Option<Duration>,
+    counter: RunCounter,
     kill: &mut oneshot::Receiver<()>,
     sink: &mut Option<rsync_progress::Sink>,
 ) -> Result<Ran, String> {
@@ -448,7 +463,9 @@ async fn run_one(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let err_task = tokio::spawn(stderr_tail(chunk.to_owned(), stderr));
-    let out_task = tokio::spawn(rsync_progress::read_stdout(stdout, sink.take()));
+    // Segment by segment: a run itemizes every entry (millions of lines, each counted as it
+    // comes), and its progress2 updates are `\r`-separated ([`rsync_progress`]).
+    let out_task = tokio::spawn(rsync_progress::read_stdout(stdout, counter, sink.take()));
     let status = tokio::select! {
         status = child.wait() => status,
         _ = &mut *kill => {
@@ -472,15 +489,15 @@ async fn run_one(
     if let Some((pid, w)) = guarded {
         w.release(pid);
     }
-    let stdout = match out_task.await {
-        Ok((text, last, back)) => {
+    let counted = match out_task.await {
+        Ok((counted, last, back)) => {
             *sink = back.map(|mut s| {
                 s.run_ended(last);
                 s
             });
-            text
+            counted
         }
-        Err(_) => String::new(),
+        Err(e) => return Err(format!("cannot read rsync's output: {e}")),
     };
     let stderr_tail = err_task.await.unwrap_or_default();
     let code = status
@@ -488,7 +505,7 @@ async fn run_one(
         .code();
     Ok(Ran::Exited {
         code,
-        stdout,
+        counted,
         stderr_tail,
     })
 }

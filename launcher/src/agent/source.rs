@@ -52,6 +52,11 @@ pub struct SourceArgs {
     #[arg(long)]
     pub delete_excluded: bool,
 
+    /// List rsync's itemized changes of every chunk (rsync -i) at the end of the master's
+    /// summary, sorted by path, at most 10,000 lines (with --json: its `items` array).
+    #[arg(long, short = 'i')]
+    pub itemize: bool,
+
     /// Compare files by checksum (rsync --checksum).
     #[arg(long)]
     pub checksum: bool,
@@ -202,6 +207,7 @@ impl SourceArgs {
             attempts: self.attempts,
             max_delete: self.max_delete,
             delete_guard: self.delete_guard,
+            itemize: self.itemize,
         }
     }
 

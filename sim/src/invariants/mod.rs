@@ -1,6 +1,7 @@
-//! The six properties of docs/design.md, one module each, checked while a seed runs.
+//! The properties of docs/design.md, one module each, checked while a seed runs.
 
 pub mod cleanup;
+pub mod counts;
 pub mod delete_safety;
 pub mod no_result_from_dead;
 pub mod nothing_lost;

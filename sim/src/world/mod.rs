@@ -19,7 +19,7 @@ use zkrsync_core::protocol::{Input, JobId, ReqId, Summary, ZkOp};
 
 use crate::config::SimConfig;
 use crate::fs_model::Tree;
-use crate::invariants::{cleanup, nothing_lost, progress, Check, Violation};
+use crate::invariants::{cleanup, counts, nothing_lost, progress, Check, Violation};
 use crate::zk_model::{SessionId, ZkModel};
 
 use client::Partition;
@@ -158,6 +158,9 @@ pub struct World {
     liveness_since: Option<Instant>,
     partition_generation: u64,
     summary: Option<Summary>,
+    /// Some run that ended well read a source with a sub-mount gone: what it counted is
+    /// what it saw ([`counts`]).
+    partial_views: bool,
     /// The outcome the master recorded in ZooKeeper before deleting results.
     recorded: Option<zkrsync_core::protocol::records::SummaryRecord>,
     /// The session's znodes were deleted by a cleanup: the session is over.
@@ -276,6 +279,7 @@ impl World {
             liveness_since: None,
             partition_generation: 0,
             summary: None,
+            partial_views: false,
             recorded: None,
             ended: false,
             done_before_crash: BTreeSet::new(),
@@ -417,6 +421,7 @@ impl World {
                     units: r.units,
                     done: r.done,
                     failed: r.failed.len() as u64,
+                    stats: r.stats,
                     ..Default::default()
                 },
                 failed: r
@@ -431,6 +436,7 @@ impl World {
                     })
                     .collect(),
                 left_behind: false,
+                items: Default::default(),
             },
             (None, _) => return Err(Violation::new(
                 "progress",
@@ -444,6 +450,13 @@ impl World {
             &self.src,
             &self.dst,
             &self.dst_before,
+        )?;
+        counts::check_end(
+            &summary,
+            self.cfg.dry_run,
+            &self.src,
+            &self.dst_before,
+            self.partial_views,
         )?;
         // What the outcome keeps: itself, and for --retry-failed the config, the plan
         // record and the failed chunks.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use madsim::rand::Rng;
 use zkrsync_core::protocol::rsync_job::RsyncJob;
+use zkrsync_core::protocol::run_counts;
 use zkrsync_core::protocol::source_tree::{self, Refusal};
 use zkrsync_core::protocol::{Input, JobId, RsyncOutcome};
 use zkrsync_core::rsync_stats::RsyncStats;
@@ -197,6 +198,7 @@ impl World {
                 stats: RsyncStats::default(),
                 stderr_tail: "rsync: killed by signal 9".into(),
                 deletions_skipped: 0,
+                items: Default::default(),
             }
         } else if let Some(code) = j.forced_code {
             if code == 12 {
@@ -204,6 +206,7 @@ impl World {
             }
             exited(
                 code,
+                &j.job,
                 &Default::default(),
                 "rsync error: the destination went away",
             )
@@ -212,7 +215,12 @@ impl World {
         {
             self.apply_part(&j.job)?;
             let code = [12, 23, 30][self.rng.gen_range(0..3)];
-            exited(code, &Default::default(), "rsync error: injected failure")
+            exited(
+                code,
+                &j.job,
+                &Default::default(),
+                "rsync error: injected failure",
+            )
         } else {
             // What rsync reads: the tree as it was when it started, without what it saw of
             // unmounted sub-mounts (an unmounted one lists as empty).
@@ -221,13 +229,14 @@ impl World {
                 (true, true) => std::borrow::Cow::Borrowed(&self.src),
                 (true, false) => std::borrow::Cow::Owned(self.src.with_emptied(&j.unmounted_seen)),
             };
+            self.partial_views |= !matches!(view, std::borrow::Cow::Borrowed(_));
             let t = rsync_model::run(&j.job, &view, &mut self.dst, usize::MAX);
             self.count_deleted(&j.job.chunk, &t)?;
             let mut code = t.code;
             if code == 0 && self.liveness_since.is_none() && self.rng.gen_range(0..50) == 0 {
                 code = 24; // some files vanished meanwhile
             }
-            exited(code, &t, "")
+            exited(code, &j.job, &t, "")
         };
         let name = self.clients[c].name.clone();
         self.note(format!(
@@ -261,7 +270,9 @@ impl World {
 /// when the run starts (`launcher/src/agent/rsync_run.rs`).
 fn expand_buckets(mut job: RsyncJob, src: &Tree) -> RsyncJob {
     for inv in &mut job.invocations {
-        for bucket in std::mem::take(&mut inv.buckets) {
+        // The buckets stay named: the run's counts are the buckets' entries
+        // ([`run_counts`]).
+        for bucket in inv.buckets.clone() {
             let dir = bucket.dir.as_bytes();
             let names: Vec<Vec<u8>> = src
                 .children(dir)
@@ -275,15 +286,20 @@ fn expand_buckets(mut job: RsyncJob, src: &Tree) -> RsyncJob {
     job
 }
 
-fn exited(code: i32, t: &rsync_model::Transfer, stderr: &str) -> RsyncOutcome {
+/// How `job`'s transfer `t` ended, its stats counted by the core from what its
+/// invocations printed, as the real driver counts real rsync's.
+fn exited(code: i32, job: &RsyncJob, t: &rsync_model::Transfer, stderr: &str) -> RsyncOutcome {
+    let stats: RsyncStats = job
+        .invocations
+        .iter()
+        .zip(&t.outputs)
+        .filter_map(|(inv, output)| run_counts::run_stats(inv, output))
+        .sum();
     RsyncOutcome::Exited {
         code: Some(code),
-        stats: RsyncStats {
-            files: t.work,
-            deleted_files: t.deleted.len() as u64 + t.would_delete,
-            ..RsyncStats::default()
-        },
+        stats,
         stderr_tail: stderr.to_owned(),
         deletions_skipped: t.skipped,
+        items: Default::default(),
     }
 }

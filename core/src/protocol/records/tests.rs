@@ -107,8 +107,20 @@ fn records_round_trip() {
             bytes_sent: 99,
             ..Default::default()
         },
+        items: Default::default(),
     };
     assert_eq!(DoneRecord::decode(&done.encode()).unwrap(), done);
+    let itemized = DoneRecord {
+        items: crate::protocol::itemized::Itemized::new(
+            vec![
+                b"cd+++++++++ new\\#012line/".to_vec(),
+                b"*deleting   x".to_vec(),
+            ],
+            7,
+        ),
+        ..done.clone()
+    };
+    assert_eq!(DoneRecord::decode(&itemized.encode()).unwrap(), itemized);
     assert_eq!(
         StopRecord::decode(&StopRecord::Done.encode()),
         StopRecord::Done

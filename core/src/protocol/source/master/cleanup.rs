@@ -8,6 +8,7 @@
 use super::MasterPhase;
 use std::collections::BTreeSet;
 
+use crate::protocol::itemized::{Itemized, SESSION_ITEMS};
 use crate::protocol::layout::Dir;
 use crate::protocol::records::{FailedRecord, OutcomeRecord, SummaryRecord};
 use crate::protocol::source::session::cleaned_dirs;
@@ -448,10 +449,12 @@ impl Source {
                 self.cfg.params.attempts
             )
         });
+        let items = Itemized::merged(self.master.done_items.values(), SESSION_ITEMS);
         let summary = Summary {
             progress,
             failed,
             left_behind,
+            items,
         };
         (summary, code, message)
     }

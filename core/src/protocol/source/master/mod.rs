@@ -75,6 +75,8 @@ pub(super) struct Master {
     /// The index of the next chunk to publish.
     next_index: u64,
     done_stats: BTreeMap<String, RsyncStats>,
+    /// The itemized changes of the chunks done, with `--itemize`.
+    done_items: BTreeMap<String, crate::protocol::itemized::Itemized>,
     failed: BTreeMap<String, FailedRecord>,
     /// Results being read.
     reading: HashSet<String>,

@@ -25,10 +25,11 @@ impl Source {
             TrackingWhy::DoneRead(chunk) => {
                 self.master.reading.remove(&chunk);
                 if let Ok(ZkReply::Data(data)) = result {
-                    let stats = DoneRecord::decode(&data)
-                        .map(|r| r.stats)
-                        .unwrap_or_default();
-                    self.master.done_stats.insert(chunk, stats);
+                    let record = DoneRecord::decode(&data).unwrap_or_default();
+                    if !record.items.lines.is_empty() || record.items.omitted > 0 {
+                        self.master.done_items.insert(chunk.clone(), record.items);
+                    }
+                    self.master.done_stats.insert(chunk, record.stats);
                 }
                 self.master_after_read();
             }

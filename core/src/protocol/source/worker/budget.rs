@@ -7,6 +7,7 @@
 
 use super::{Job, WorkerPhase, WorkerWhy};
 use crate::protocol::delete_budget::{self, reservation_prefix};
+use crate::protocol::itemized::{Itemized, CHUNK_ITEM_BYTES};
 use crate::protocol::layout::Dir;
 use crate::protocol::rsync_job::RsyncJob;
 use crate::protocol::source::{Source, Why};
@@ -29,6 +30,8 @@ pub(in crate::protocol::source) struct Rerun {
     pub(super) counting: bool,
     /// The stats of the runs so far.
     pub(super) stats: RsyncStats,
+    /// Their itemized changes, with `--itemize`.
+    pub(super) items: Itemized,
 }
 
 impl Rerun {
@@ -38,6 +41,7 @@ impl Rerun {
             runs: 1,
             counting: false,
             stats: RsyncStats::default(),
+            items: Itemized::default(),
         })
     }
 }
@@ -46,7 +50,7 @@ impl Source {
     /// The job's rsync stopped at its allowance, holding deletions back: counts them with a
     /// dry run of the job's deleting invocations (rsync's own count of what it held back
     /// leaves out what the directories it did not delete hold).
-    pub(super) fn count_deletions(&mut self, stats: RsyncStats) {
+    pub(super) fn count_deletions(&mut self, stats: RsyncStats, items: Itemized) {
         let id = self.core.reqs.job_id();
         let WorkerPhase::Copying(job) = &mut self.worker.phase else {
             return;
@@ -54,7 +58,8 @@ impl Source {
         let Some(rerun) = job.rerun.as_mut() else {
             return;
         };
-        rerun.stats += stats;
+        rerun.stats = rerun.stats.then(stats);
+        rerun.items.extend_bounded(items, CHUNK_ITEM_BYTES);
         if rerun.runs >= MAX_DELETE_RUNS {
             let error = format!("rsync still held back deletions after {MAX_DELETE_RUNS} runs under the --max-delete budget");
             return self.record_failure(Some(25), error, true);
@@ -84,7 +89,7 @@ impl Source {
         let need = stats.deleted_files;
         if need == 0 {
             // The source has changed since: nothing is left to delete.
-            return self.record_done(0, RsyncStats::default());
+            return self.record_done(0, RsyncStats::default(), Itemized::default());
         }
         let chunk = job.chunk.clone();
         let path = self

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::{Job, WorkerPhase, WorkerWhy};
+use crate::protocol::itemized::{Itemized, CHUNK_ITEM_BYTES};
 use crate::protocol::layout::{self, Dir};
 use crate::protocol::records::{DoneRecord, FailedRecord};
 use crate::protocol::source::{Source, Why};
@@ -55,12 +56,14 @@ impl Source {
                 code: Some(25),
                 stats,
                 deletions_skipped,
+                items,
                 ..
-            } if deletions_skipped > 0 && job.rerun.is_some() => self.count_deletions(stats),
+            } if deletions_skipped > 0 && job.rerun.is_some() => self.count_deletions(stats, items),
             RsyncOutcome::Exited {
                 code,
                 stats,
                 stderr_tail,
+                items,
                 ..
             } => match RsyncExit::of(code) {
                 exit @ (RsyncExit::Success | RsyncExit::Vanished) => {
@@ -71,7 +74,7 @@ impl Source {
                         );
                         self.core.reqs.log(Level::Warn, message);
                     }
-                    self.record_done(code.unwrap_or(0), stats);
+                    self.record_done(code.unwrap_or(0), stats, items);
                 }
                 RsyncExit::DestUnreachable(code) => self.dest_failed(code, &stderr_tail),
                 RsyncExit::DeleteLimit => {
@@ -107,16 +110,28 @@ impl Source {
         }
     }
 
-    pub(super) fn record_done(&mut self, code: i32, stats: crate::rsync_stats::RsyncStats) {
+    pub(super) fn record_done(
+        &mut self,
+        code: i32,
+        stats: crate::rsync_stats::RsyncStats,
+        items: Itemized,
+    ) {
         let Some(job) = self.worker.take_job() else {
             return;
         };
         let earlier = job.rerun.as_ref().map(|r| r.stats).unwrap_or_default();
+        let mut all_items = job
+            .rerun
+            .as_ref()
+            .map(|r| r.items.clone())
+            .unwrap_or_default();
+        all_items.extend_bounded(items, CHUNK_ITEM_BYTES);
         let record = DoneRecord {
             worker: self.cfg.client_id.clone(),
             dest: job.dest.clone(),
-            stats: earlier + stats,
+            stats: earlier.then(stats),
             code,
+            items: all_items,
         };
         let done = MultiOp::Create {
             path: self.cfg.layout.entry(Dir::Done, &job.chunk),
