@@ -30,8 +30,13 @@ pub fn check_sub_mounts(
     for inv in &job.invocations {
         let recursive = inv.args.iter().any(|a| a == "-r");
         for entry in inv.files_from.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+            // The directory whose own entries (`-d`) or subtree (`-r`) the entry reads. With
+            // `-d`, `dir/name` (a bucket's entry) is one of `dir`'s own entries, a directory
+            // without its contents, as rsync (and the model) copies it: a mount point named
+            // so is not read, its parent is.
             let dir: &[u8] = match entry {
                 b"." => b"",
+                e if !recursive && !e.ends_with(b"/.") => crate::fs_model::parent(e),
                 e => e.strip_suffix(b"/.").unwrap_or(e),
             };
             let hit = unmounted
@@ -74,5 +79,54 @@ pub fn check_deleted(chunk: &str, deleted: &[Vec<u8>], src: &Tree) -> Check {
                 String::from_utf8_lossy(p)
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkrsync_core::protocol::rsync_job::{RsyncInvocation, RsyncJob};
+
+    fn job(flag: &str, entries: &[&str]) -> RsyncJob {
+        let mut files_from = Vec::new();
+        for e in entries {
+            files_from.extend_from_slice(e.as_bytes());
+            files_from.push(0);
+        }
+        RsyncJob {
+            chunk: "0000000032".into(),
+            dest: "d3".into(),
+            url: String::new(),
+            password: None,
+            invocations: vec![RsyncInvocation {
+                args: vec![flag.into()],
+                files_from,
+                excludes: Vec::new(),
+                filters: Vec::new(),
+                buckets: Vec::new(),
+            }],
+            units: 1,
+            guards: Default::default(),
+            dest_tree: None,
+            max_delete: None,
+            itemize: false,
+        }
+    }
+
+    #[test]
+    fn a_mount_point_named_as_an_entry_of_its_parent_is_not_read() {
+        let unmounted: std::collections::BTreeSet<Vec<u8>> = [b"d1".to_vec()].into();
+        // Seed 1204: a bucket of the root lists the mount point `d1` by name, with -d.
+        assert!(check_sub_mounts("s7", &job("-d", &["d1", "f0"]), &unmounted).is_ok());
+        assert!(check_sub_mounts("s7", &job("-d", &["."]), &unmounted).is_ok());
+        // Its own entries, whole or a bucket of them, and its subtree are read.
+        for j in [
+            job("-d", &["d1/."]),
+            job("-d", &["d1/flat7"]),
+            job("-r", &["d1"]),
+            job("-r", &["."]),
+        ] {
+            assert!(check_sub_mounts("s7", &j, &unmounted).is_err(), "{j:?}");
+        }
     }
 }
