@@ -1,221 +1,248 @@
-//! rsync's `wildmatch`: `*` (not `/`), `**` (anything), `?` (one byte, not `/`), `[...]`
-//! classes (`!` or `^` negates, ranges, `[:alpha:]`-style names, never `/`) and `\`
-//! escapes, on bytes. A port of rsync's `lib/wildmatch.c` (Rich Salz's algorithm as rsync
-//! keeps it), with the "array of strings" the C code matches replaced by one byte string.
+//! Glob patterns as rsync's filter rules mean them, on bytes: `*` any run of bytes but `/`,
+//! `**` (or more stars) any run at all, `?` one byte but `/`, `[...]` one byte of a set
+//! (`!` or `^` negates; ranges `a-z`; classes `[:alpha:]`; `\` escapes; never `/`), `\`
+//! escapes anything else. Written here: the pattern is compiled to tokens and matched
+//! against every suffix of the text at once (a table of token × text position), which also
+//! answers "at the start, or after any `/`". The cases in `tests` and in
+//! `tests/tests/filters.rs` are decided as rsync 3.2 decides them.
 
-/// The outcome of one attempt, as the C code's four values: the aborts cut the search
-/// short when no later start of a `*` can match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wild {
-    True,
-    False,
-    AbortAll,
-    AbortToStarStar,
+/// One piece of a compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// This byte.
+    Byte(u8),
+    /// `?`.
+    One,
+    /// `*`.
+    Star,
+    /// `**`.
+    Stars,
+    /// `[...]`.
+    Set { negated: bool, items: Vec<Item> },
+    /// A trailing lone `\`: matches no byte.
+    Never,
 }
 
-/// Whether `pattern` matches `text`: from its start when `where_` is 0, its last `where_`
-/// path elements when positive, or after any `/` when negative (rsync's
-/// `wildmatch_array`).
-pub(super) fn wildmatch(pattern: &[u8], text: &[u8], where_: i32) -> bool {
-    let start = if where_ > 0 {
-        match trailing_elements(text, where_ as usize) {
-            Some(start) => start,
-            None => return false,
+/// One member of a `[...]` set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Byte(u8),
+    Range(u8, u8),
+    Class(Class),
+}
+
+/// A POSIX character class (C locale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Alnum,
+    Alpha,
+    Blank,
+    Cntrl,
+    Digit,
+    Graph,
+    Lower,
+    Print,
+    Punct,
+    Space,
+    Upper,
+    Xdigit,
+}
+
+impl Class {
+    fn named(name: &[u8]) -> Option<Class> {
+        Some(match name {
+            b"alnum" => Class::Alnum,
+            b"alpha" => Class::Alpha,
+            b"blank" => Class::Blank,
+            b"cntrl" => Class::Cntrl,
+            b"digit" => Class::Digit,
+            b"graph" => Class::Graph,
+            b"lower" => Class::Lower,
+            b"print" => Class::Print,
+            b"punct" => Class::Punct,
+            b"space" => Class::Space,
+            b"upper" => Class::Upper,
+            b"xdigit" => Class::Xdigit,
+            _ => return None,
+        })
+    }
+
+    fn has(self, c: u8) -> bool {
+        match self {
+            Class::Alnum => c.is_ascii_alphanumeric(),
+            Class::Alpha => c.is_ascii_alphabetic(),
+            Class::Blank => c == b' ' || c == b'\t',
+            Class::Cntrl => c.is_ascii_control(),
+            Class::Digit => c.is_ascii_digit(),
+            Class::Graph => c.is_ascii_graphic(),
+            Class::Lower => c.is_ascii_lowercase(),
+            Class::Print => c.is_ascii_graphic() || c == b' ',
+            Class::Punct => c.is_ascii_punctuation(),
+            Class::Space => c == b' ' || (9..=13).contains(&c),
+            Class::Upper => c.is_ascii_uppercase(),
+            Class::Xdigit => c.is_ascii_hexdigit(),
         }
-    } else {
-        0
-    };
-    let text = &text[start..];
-    let mut matched = dowild(pattern, text);
-    if matched != Wild::True && where_ < 0 && matched != Wild::AbortAll {
-        let mut i = 0;
-        loop {
-            if i == text.len() {
-                return false;
+    }
+}
+
+impl Token {
+    /// Whether this one-byte token takes `c`.
+    fn takes(&self, c: u8) -> bool {
+        match self {
+            Token::Byte(b) => *b == c,
+            Token::One => c != b'/',
+            Token::Set { negated, items } => {
+                let inside = items.iter().any(|item| match *item {
+                    Item::Byte(b) => b == c,
+                    Item::Range(lo, hi) => lo <= c && c <= hi,
+                    Item::Class(class) => class.has(c),
+                });
+                c != b'/' && inside != *negated
             }
-            let c = text[i];
-            i += 1;
-            if c == b'/' {
-                matched = dowild(pattern, &text[i..]);
-                if matched != Wild::False && matched != Wild::AbortToStarStar {
-                    break;
-                }
+            Token::Star | Token::Stars | Token::Never => false,
+        }
+    }
+}
+
+/// The tokens of `pattern`; None when it can match nothing at all (a set without its `]`,
+/// or an unknown class name).
+fn compile(pattern: &[u8]) -> Option<Vec<Token>> {
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'\\' => {
+                tokens.push(match pattern.get(i + 1) {
+                    Some(&c) => Token::Byte(c),
+                    None => Token::Never,
+                });
+                i += 2;
+            }
+            b'?' => {
+                tokens.push(Token::One);
+                i += 1;
+            }
+            b'*' => {
+                let run = pattern[i..].iter().take_while(|&&c| c == b'*').count();
+                tokens.push(if run == 1 { Token::Star } else { Token::Stars });
+                i += run;
+            }
+            b'[' => {
+                let (set, next) = compile_set(pattern, i + 1)?;
+                tokens.push(set);
+                i = next;
+            }
+            c => {
+                tokens.push(Token::Byte(c));
+                i += 1;
             }
         }
     }
-    matched == Wild::True
+    Some(tokens)
+}
+
+/// The set whose body starts at `start` (just after its `[`), and where the pattern goes
+/// on after its `]`. The first byte of the body (after a negation) is a member even when
+/// it is `]`; a `-` between two members makes a range; `[:` without a closing `:]` is an
+/// ordinary `[`.
+fn compile_set(p: &[u8], start: usize) -> Option<(Token, usize)> {
+    let mut i = start;
+    let negated = matches!(p.get(i), Some(b'!' | b'^'));
+    if negated {
+        i += 1;
+    }
+    let mut items: Vec<Item> = Vec::new();
+    // The last member's byte, which a following `-` may start a range from.
+    let mut last: Option<u8> = None;
+    let mut first = true;
+    loop {
+        let &c = p.get(i)?;
+        if c == b']' && !first {
+            return Some((Token::Set { negated, items }, i + 1));
+        }
+        first = false;
+        if c == b'\\' {
+            let &escaped = p.get(i + 1)?;
+            items.push(Item::Byte(escaped));
+            last = Some(escaped);
+            i += 2;
+        } else if c == b'-' && last.is_some() && p.get(i + 1).is_some_and(|&n| n != b']') {
+            let (hi, used) = match p[i + 1] {
+                b'\\' => (*p.get(i + 2)?, 3),
+                n => (n, 2),
+            };
+            items.push(Item::Range(last.take().unwrap_or(0), hi));
+            i += used;
+        } else if c == b'[' && p.get(i + 1) == Some(&b':') {
+            let close = i + 2 + p[i + 2..].iter().position(|&b| b == b']')?;
+            if close > i + 2 && p[close - 1] == b':' {
+                items.push(Item::Class(Class::named(&p[i + 2..close - 1])?));
+                last = None;
+                i = close + 1;
+            } else {
+                items.push(Item::Byte(b'['));
+                last = Some(b'[');
+                i += 1;
+            }
+        } else {
+            items.push(Item::Byte(c));
+            last = Some(c);
+            i += 1;
+        }
+    }
+}
+
+/// For every start `j` in `text`, whether the tokens match `text[j..]` to its end.
+fn matches_from(tokens: &[Token], text: &[u8]) -> Vec<bool> {
+    let m = text.len();
+    // `next[j]`: the tokens after the current one match text[j..]; start past the end.
+    let mut next = vec![false; m + 1];
+    next[m] = true;
+    let mut row = vec![false; m + 1];
+    for token in tokens.iter().rev() {
+        row[m] = matches!(token, Token::Star | Token::Stars) && next[m];
+        for j in (0..m).rev() {
+            row[j] = match token {
+                Token::Star => next[j] || (text[j] != b'/' && row[j + 1]),
+                Token::Stars => next[j] || row[j + 1],
+                one => one.takes(text[j]) && next[j + 1],
+            };
+        }
+        std::mem::swap(&mut next, &mut row);
+    }
+    next
+}
+
+/// Whether `pattern` matches `text`: the whole of it when `where_` is 0, its last `where_`
+/// path elements when positive, the whole or what follows any `/` when negative.
+pub(super) fn wildmatch(pattern: &[u8], text: &[u8], where_: i32) -> bool {
+    let Some(tokens) = compile(pattern) else {
+        return false;
+    };
+    let from = matches_from(&tokens, text);
+    match where_ {
+        0 => from[0],
+        n if n > 0 => match last_elements(text, n as usize) {
+            Some(start) => from[start],
+            None => false,
+        },
+        _ => from[0] || (0..text.len()).any(|i| text[i] == b'/' && from[i + 1]),
+    }
 }
 
 /// Where the last `count` `/`-separated elements of `text` start, if it has that many.
-fn trailing_elements(text: &[u8], mut count: usize) -> Option<usize> {
-    for i in (0..text.len()).rev() {
-        if text[i] == b'/' {
-            count -= 1;
-            if count == 0 {
-                return Some(i + 1);
-            }
-        }
+fn last_elements(text: &[u8], count: usize) -> Option<usize> {
+    let slashes: Vec<usize> = text
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'/')
+        .map(|(i, _)| i)
+        .collect();
+    match slashes.len().cmp(&(count - 1)) {
+        std::cmp::Ordering::Less => None,
+        std::cmp::Ordering::Equal => Some(0),
+        std::cmp::Ordering::Greater => Some(slashes[slashes.len() - count] + 1),
     }
-    (count == 1).then_some(0)
-}
-
-fn at(p: &[u8], i: usize) -> u8 {
-    p.get(i).copied().unwrap_or(0)
-}
-
-fn dowild(p: &[u8], text: &[u8]) -> Wild {
-    let (mut pi, mut ti) = (0, 0);
-    while pi < p.len() {
-        let mut p_ch = p[pi];
-        if ti == text.len() && p_ch != b'*' {
-            return Wild::AbortAll;
-        }
-        let t_ch = at(text, ti);
-        match p_ch {
-            b'\\' => {
-                pi += 1;
-                if at(p, pi) != t_ch {
-                    return Wild::False;
-                }
-            }
-            b'?' => {
-                if t_ch == b'/' {
-                    return Wild::False;
-                }
-            }
-            b'*' => {
-                pi += 1;
-                let match_slash = at(p, pi) == b'*';
-                while at(p, pi) == b'*' {
-                    pi += 1;
-                }
-                if pi == p.len() {
-                    // A trailing "**" matches everything, a trailing "*" only what has
-                    // no more slashes.
-                    return match !match_slash && text[ti..].contains(&b'/') {
-                        true => Wild::False,
-                        false => Wild::True,
-                    };
-                }
-                while ti < text.len() {
-                    match dowild(&p[pi..], &text[ti..]) {
-                        Wild::False if !match_slash && text[ti] == b'/' => {
-                            return Wild::AbortToStarStar
-                        }
-                        Wild::False => {}
-                        m if !match_slash || m != Wild::AbortToStarStar => return m,
-                        _ => {}
-                    }
-                    ti += 1;
-                }
-                return Wild::AbortAll;
-            }
-            b'[' => {
-                pi += 1;
-                p_ch = at(p, pi);
-                if p_ch == b'^' {
-                    p_ch = b'!';
-                }
-                let negated = p_ch == b'!';
-                if negated {
-                    pi += 1;
-                    p_ch = at(p, pi);
-                }
-                let mut prev_ch = 0u8;
-                let mut matched = false;
-                loop {
-                    if p_ch == 0 {
-                        return Wild::AbortAll;
-                    }
-                    if p_ch == b'\\' {
-                        pi += 1;
-                        p_ch = at(p, pi);
-                        if p_ch == 0 {
-                            return Wild::AbortAll;
-                        }
-                        matched |= t_ch == p_ch;
-                    } else if p_ch == b'-'
-                        && prev_ch != 0
-                        && at(p, pi + 1) != 0
-                        && at(p, pi + 1) != b']'
-                    {
-                        pi += 1;
-                        p_ch = p[pi];
-                        if p_ch == b'\\' {
-                            pi += 1;
-                            p_ch = at(p, pi);
-                            if p_ch == 0 {
-                                return Wild::AbortAll;
-                            }
-                        }
-                        matched |= t_ch <= p_ch && t_ch >= prev_ch;
-                        p_ch = 0;
-                    } else if p_ch == b'[' && at(p, pi + 1) == b':' {
-                        let s = pi + 2;
-                        let mut e = s;
-                        while e < p.len() && p[e] != b']' {
-                            e += 1;
-                        }
-                        if e == p.len() {
-                            return Wild::AbortAll;
-                        }
-                        if e == s || p[e - 1] != b':' {
-                            // No ":]": an ordinary '[' of the set.
-                            matched |= t_ch == b'[';
-                        } else {
-                            match class_has(&p[s..e - 1], t_ch) {
-                                Some(yes) => matched |= yes,
-                                None => return Wild::AbortAll,
-                            }
-                            pi = e;
-                            p_ch = 0;
-                        }
-                    } else {
-                        matched |= t_ch == p_ch;
-                    }
-                    prev_ch = p_ch;
-                    pi += 1;
-                    p_ch = at(p, pi);
-                    if p_ch == b']' {
-                        break;
-                    }
-                }
-                if matched == negated || t_ch == b'/' {
-                    return Wild::False;
-                }
-            }
-            _ => {
-                if t_ch != p_ch {
-                    return Wild::False;
-                }
-            }
-        }
-        pi += 1;
-        ti += 1;
-    }
-    match ti < text.len() {
-        true => Wild::False,
-        false => Wild::True,
-    }
-}
-
-/// Whether `c` is in the POSIX class `name` (C locale); None for an unknown class.
-fn class_has(name: &[u8], c: u8) -> Option<bool> {
-    Some(match name {
-        b"alnum" => c.is_ascii_alphanumeric(),
-        b"alpha" => c.is_ascii_alphabetic(),
-        b"blank" => c == b' ' || c == b'\t',
-        b"cntrl" => c.is_ascii_control(),
-        b"digit" => c.is_ascii_digit(),
-        b"graph" => c.is_ascii_graphic(),
-        b"lower" => c.is_ascii_lowercase(),
-        b"print" => c.is_ascii_graphic() || c == b' ',
-        b"punct" => c.is_ascii_punctuation(),
-        b"space" => c == b' ' || (9..=13).contains(&c),
-        b"upper" => c.is_ascii_uppercase(),
-        b"xdigit" => c.is_ascii_hexdigit(),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
