@@ -422,3 +422,27 @@ fn a_destination_coming_to_a_finished_session_leaves_if_it_was_of_its_run() {
     r.run();
     assert!(r.registered(), "{}", r.h.transcript.text());
 }
+
+/// The first destination removes probe files of its session that are not the one it named,
+/// but never another destination's temporary: that one may be writing it right now (CI
+/// saw the loser of the race for the tree exit 2 when its temporary vanished).
+#[test]
+fn the_first_destination_leaves_another_destinations_temporary_probe_alone() {
+    let stale = probe(ROOT, "s1", "d8", "tok-8");
+    let writing = probe(ROOT, "s1", "d9", "tok-9");
+    let mut r = Rig::new(
+        dest("d1", "tok-1"),
+        session_zk(),
+        &[
+            (".zkrsync-s1-d8", stale),
+            (".zkrsync-s1-d9.tmp-4242", writing),
+        ],
+    );
+    r.start();
+    assert!(r.registered(), "{}", r.h.transcript.text());
+    assert_eq!(
+        r.files.keys().collect::<Vec<_>>(),
+        [".zkrsync-s1-d1", ".zkrsync-s1-d9.tmp-4242"],
+        "the stale probe is gone, the temporary in progress stays"
+    );
+}

@@ -19,14 +19,17 @@ pub fn carry_out(root: &Path, op: ProbeOp) -> Result<ProbeDone, String> {
     match op {
         ProbeOp::List => list(root).map(ProbeDone::Listed),
         ProbeOp::Write { name, content } => {
-            keeping_mtime(root, || write(root, &name, &content)).map(|()| ProbeDone::Written)
+            keeping_mtime(root, || write(root, &name, &content).map(|()| ((), true)))
+                .map(|()| ProbeDone::Written)
         }
         ProbeOp::Read { name } => read(root, &name).map(ProbeDone::Read),
         ProbeOp::Remove { name } => {
             let path = checked(root, &name)?;
             keeping_mtime(root, || match std::fs::remove_file(&path) {
-                Ok(()) => Ok(ProbeDone::Removed),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ProbeDone::Removed),
+                Ok(()) => Ok((ProbeDone::Removed, true)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok((ProbeDone::Removed, false))
+                }
                 Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
             })
         }
@@ -34,15 +37,22 @@ pub fn carry_out(root: &Path, op: ProbeOp) -> Result<ProbeDone, String> {
 }
 
 /// Runs `change` (of the root's entries) and sets the root's modification time back to
-/// what it was before.
-fn keeping_mtime<T>(root: &Path, change: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+/// what it was before — only when `change` says it changed the root (`Ok((_, true))`): a
+/// removal that found nothing must not set back a time read after another destination's
+/// removal of the same file, over that one's restore (two destinations leave at once).
+fn keeping_mtime<T>(
+    root: &Path,
+    change: impl FnOnce() -> Result<(T, bool), String>,
+) -> Result<T, String> {
     let before = std::fs::metadata(root)
         .and_then(|m| m.modified())
         .map_err(|e| format!("{}: {e}", root.display()))?;
-    let done = change()?;
-    std::fs::File::open(root)
-        .and_then(|d| d.set_times(std::fs::FileTimes::new().set_modified(before)))
-        .map_err(|e| format!("cannot set the time of {} back: {e}", root.display()))?;
+    let (done, changed) = change()?;
+    if changed {
+        std::fs::File::open(root)
+            .and_then(|d| d.set_times(std::fs::FileTimes::new().set_modified(before)))
+            .map_err(|e| format!("cannot set the time of {} back: {e}", root.display()))?;
+    }
     Ok(done)
 }
 
@@ -140,6 +150,46 @@ fn write(root: &Path, name: &str, content: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn set_mtime(root: &Path, secs: u64) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        std::fs::File::open(root)
+            .unwrap()
+            .set_times(std::fs::FileTimes::new().set_modified(t))
+            .unwrap();
+    }
+
+    fn mtime(root: &Path) -> u64 {
+        let m = std::fs::metadata(root).unwrap().modified().unwrap();
+        m.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn a_removal_that_found_nothing_leaves_the_roots_time_as_another_destination_set_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        set_mtime(root, 1_000);
+        // Meanwhile another destination removed the probe and set the time back to 2,000.
+        let gone = keeping_mtime(root, || {
+            set_mtime(root, 2_000);
+            Ok(((), false))
+        });
+        assert_eq!(gone, Ok(()));
+        assert_eq!(mtime(root), 2_000, "not set back to what was read before");
+        let name = ".zkrsync-s1-d1".to_owned();
+        assert_eq!(
+            carry_out(root, ProbeOp::Remove { name }),
+            Ok(ProbeDone::Removed)
+        );
+        assert_eq!(mtime(root), 2_000);
+        // A change that happened is set back.
+        let written = keeping_mtime(root, || {
+            set_mtime(root, 3_000);
+            Ok(((), true))
+        });
+        assert_eq!(written, Ok(()));
+        assert_eq!(mtime(root), 2_000);
+    }
 
     #[test]
     fn probe_files_are_written_read_listed_and_removed_and_symlinks_are_not_followed() {

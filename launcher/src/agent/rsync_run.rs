@@ -417,7 +417,23 @@ fn command(
     if let Some(filters) = &lists.filters {
         cmd.arg(format!("--filter=merge {}", filters.display()));
     }
-    cmd.arg("./").arg(&job.url);
+    // The source as the open directory itself: rsync changes into its source by path
+    // (again after it starts), so a tree renamed or replaced after the check would be read
+    // as what now stands at that path — an empty tree, and a `--delete` of everything. Through
+    // `/proc/self/fd/N` every one of rsync's own lookups goes to the directory checked.
+    // With pinned sub-mounts, `zkrsync pin` has checked the mounts in rsync's own namespace,
+    // which a descriptor of this one would bypass: there the source stays `./`.
+    let fd = dir.as_raw_fd();
+    match mounts.is_empty() {
+        true => {
+            cmd.arg(format!("/proc/self/fd/{fd}/"));
+            inherit_fd(&mut cmd, fd);
+        }
+        false => {
+            cmd.arg("./");
+        }
+    }
+    cmd.arg(&job.url);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -440,6 +456,20 @@ fn command(
         None => cmd.env_remove("RSYNC_PASSWORD"),
     };
     cmd
+}
+
+/// Lets the child started by `cmd` inherit descriptor `fd` (opened close-on-exec).
+fn inherit_fd(cmd: &mut tokio::process::Command, fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl is async-signal-safe; nothing else runs between fork and exec here.
+    unsafe {
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Runs one rsync to its end, or kills it (its whole process group) when told to.

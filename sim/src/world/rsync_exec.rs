@@ -87,6 +87,7 @@ impl World {
             "{name}: rsync {} of chunk {} ({} units) to {} for {took:?}",
             id.0, job.chunk, job.units, job.dest
         ));
+        let units = job.units as u64;
         let source_mounted = self.clients[c].tree_present;
         let pinned = self.cfg.pin_mounts && !job.guards.mounts.is_empty();
         let unmounted_seen = self.clients[c].unmounted.clone();
@@ -106,6 +107,16 @@ impl World {
             // goes away while it runs.
             let at = took.mul_f64(self.rng.gen_range(0.0..1.0));
             self.schedule(at, Event::Unmount { c, mount: m });
+        }
+        // rsync's running counters, as the driver reports them (live progress): a third and
+        // two thirds of the way.
+        for k in 1..=2u64 {
+            let input = Input::RsyncProgress {
+                id,
+                bytes: k * 1000 * units,
+                files: k * units,
+            };
+            self.schedule(took.mul_f64(k as f64 / 3.0), Event::Local { c, inc, input });
         }
         self.schedule(took, Event::RsyncEnd { c, inc, id });
         Ok(())

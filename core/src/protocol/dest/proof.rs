@@ -436,7 +436,9 @@ impl Dest {
             ),
         );
         for name in std::mem::take(&mut self.proof.own) {
-            if name != probe {
+            // Another destination of the session may be writing its temporary right now
+            // (it loses the race for the tree and removes its own): never in its way.
+            if name != probe && !is_temporary(&name) {
                 self.core.reqs.log(
                     Level::Info,
                     format!(
@@ -454,6 +456,13 @@ impl Dest {
     fn refuse(&mut self, message: String) {
         self.exit(exit_code::CONFIG, Some(message));
     }
+}
+
+/// Whether a probe file's name is a temporary one, written before it is renamed into
+/// place (`<name>.tmp-<pid>`, see `launcher/src/agent/probe_files.rs`).
+fn is_temporary(name: &str) -> bool {
+    name.rsplit_once(".tmp-")
+        .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
