@@ -14,7 +14,8 @@ line"
 echo 1 > "$src/f"; echo 22 > "$src/a/fa"; echo 333 > "$src/a/b/fb"; echo 4444 > "$src/a/b/c/fc"
 echo 5 > "$src/x/fx"; echo 6 > "$src/a/new
 line/g"; ln -s f "$src/l"
-touch -d '2020-01-01 00:00' "$src" "$src"/* "$src"/*/* "$src"/*/*/* "$src"/*/*/*/* 2>/dev/null || true
+# Every entry's time, children before their directory (touching a child changes its parent).
+find "$src" -depth -exec touch -d '2020-01-01 00:00' {} +
 base=(--numeric-ids -lptgoD --stats -ii '--out-format=zkrsync-item %i %n%L')
 mkdir "$tmp/single"
 rsync -a --stats -ii '--out-format=zkrsync-item %i %n%L' "$src/" "$tmp/single/" > "$here/single.txt"
