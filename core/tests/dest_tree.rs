@@ -40,6 +40,11 @@ fn dest(id: &str, token: &str) -> Dest {
     })
 }
 
+/// Whether `op` creates `desttree` (guarded by the outcome, as every create of the setup).
+fn creates_desttree(op: &ZkOp) -> bool {
+    matches!(op, ZkOp::Multi(ops) if matches!(ops.last(), Some(MultiOp::Create { path, mode: CreateMode::Persistent, .. }) if *path == layout().desttree()))
+}
+
 /// A session the sources created.
 fn session_zk() -> FakeZk {
     let l = layout();
@@ -162,7 +167,7 @@ fn the_first_destination_writes_its_probe_before_naming_it_and_removes_it_at_the
         )
         .expect("the probe is written");
     let claimed = r
-        .index(|o| matches!(o, Output::Zk { op: ZkOp::Create { path, mode: CreateMode::Persistent, .. }, .. } if *path == layout().desttree()))
+        .index(|o| matches!(o, Output::Zk { op, .. } if creates_desttree(op)))
         .expect("desttree is created");
     assert!(
         written < claimed,
@@ -270,13 +275,16 @@ fn a_destination_that_loses_the_race_to_be_first_removes_its_probe_and_reads_the
     let mut r = Rig::new(dest("d1", "tok-1"), session_zk(), &[]);
     // d0 creates desttree between our read of it and our create.
     r.h.set_hook(|zk, op| match op {
-        ZkOp::Create { path, .. } if *path == layout().desttree() => {
+        op if creates_desttree(op) => {
             let tree = DestTreeRecord {
                 dest: "d0".into(),
                 token: "tok-0".into(),
             };
-            zk.create(path, &tree.encode(), CreateMode::Persistent);
-            Some(Err(ZkError::NodeExists))
+            zk.create(&layout().desttree(), &tree.encode(), CreateMode::Persistent);
+            Some(Err(ZkError::MultiFailed {
+                index: 2,
+                error: Box::new(ZkError::NodeExists),
+            }))
         }
         _ => None,
     });
@@ -445,4 +453,53 @@ fn the_first_destination_leaves_another_destinations_temporary_probe_alone() {
         [".zkrsync-s1-d1", ".zkrsync-s1-d9.tmp-4242"],
         "the stale probe is gone, the temporary in progress stays"
     );
+}
+
+/// A session that finishes while the first destination claims the tree: the guarded create
+/// of `desttree` finds the outcome; the destination removes its probe and leaves.
+#[test]
+fn a_destination_claiming_the_tree_of_a_session_that_just_finished_removes_its_probe_and_leaves() {
+    let mut r = Rig::new(dest("d1", "tok-1"), session_zk(), &[]);
+    r.h.set_hook(|zk, op| match op {
+        op if creates_desttree(op) => {
+            zk.create(&layout().outcome(), b"", CreateMode::Persistent);
+            Some(Err(ZkError::MultiFailed {
+                index: 0,
+                error: Box::new(ZkError::NodeExists),
+            }))
+        }
+        _ => None,
+    });
+    r.start();
+    assert_eq!(r.exit().expect("left").code, exit_code::OK);
+    assert!(!r.registered());
+    assert!(
+        r.files.is_empty(),
+        "its probe is gone: {:?}",
+        r.files.keys()
+    );
+    assert!(desttree(&r.h.zk).is_none(), "nothing under the outcome");
+}
+
+/// `stop` goes only with the final cleanup: a destination that finds it gone (its
+/// registration may have gone with the cleanup too) leaves instead of waiting for ever.
+#[test]
+fn a_destination_that_finds_stop_gone_leaves() {
+    let mut zk = session_zk();
+    zk.create(&layout().stop(), b"done\n", CreateMode::Persistent);
+    let mut r = Rig::new(dest("d1", "tok-1"), zk, &[]);
+    r.h.set_hook(|zk, op| match op {
+        ZkOp::GetData { path, .. } if *path == layout().stop() => {
+            zk.delete(path);
+            Some(Err(ZkError::NoNode))
+        }
+        _ => None,
+    });
+    r.h.feed(Input::Session(SessionEvent::Connected {
+        new_session: true,
+        timeout: Duration::from_secs(9),
+    }));
+    r.run();
+    assert_eq!(r.exit().expect("left").code, exit_code::OK);
+    assert!(r.h.has_output(|o| matches!(o, Output::Log { level: Level::Info, message } if message == "session s1 has ended: leaving")));
 }

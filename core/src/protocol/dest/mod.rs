@@ -166,7 +166,11 @@ impl Dest {
                 if path == self.cfg.layout.outcome() && !self.core.rejoining {
                     // The earlier run's outcome went (or changed): look again.
                     self.setup();
-                } else if path == self.cfg.layout.stop() && kind != WatchKind::Deleted {
+                } else if path == self.cfg.layout.stop() && kind == WatchKind::Deleted {
+                    // Deleted only by the final cleanup (or abort): the session is over,
+                    // whatever became of this destination's registration.
+                    self.leave(Leave::Ended);
+                } else if path == self.cfg.layout.stop() {
                     self.stop_armed = false;
                     self.watch_stop();
                 } else if path == self.own_path()
@@ -389,6 +393,8 @@ impl Dest {
                 StopRecord::Done => self.leave(Leave::Complete),
                 StopRecord::Abort => self.leave(Leave::Aborted),
             },
+            // `stop` goes only with the session's final cleanup (or abort): it is over.
+            (Why::StopRead, Err(ZkError::NoNode)) => self.leave(Leave::Ended),
             (Why::StopRead, _) => {}
             (Why::Update, Ok(_)) => {}
             (why, Err(e)) => {

@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::{Dest, Why};
 use crate::protocol::layout::{Dir, Layout};
 use crate::protocol::records::{DestTreeRecord, Fields, Lines, RecordError};
+use crate::protocol::session::{created, Created};
 use crate::protocol::{
-    exit_code, CreateMode, Level, Output, ProbeDone, ProbeId, ProbeOp, Timer, TreeState, ZkError,
-    ZkOp, ZkReply,
+    exit_code, Level, Output, ProbeDone, ProbeId, ProbeOp, Timer, TreeState, ZkError, ZkOp, ZkReply,
 };
 
 /// Every probe file's name starts with this; rsync runs protect and never copy
@@ -269,11 +269,11 @@ impl Dest {
             dest: self.cfg.id.clone(),
             token: self.cfg.token.clone(),
         };
-        let op = ZkOp::Create {
-            path: self.cfg.layout.desttree(),
-            data: record.encode(),
-            mode: CreateMode::Persistent,
-        };
+        // Guarded like every create under the session's znode: a session that finished
+        // meanwhile keeps no desttree under its outcome.
+        let op = self
+            .core
+            .guarded_create(self.cfg.layout.desttree(), record.encode());
         self.core.reqs.send(op, Why::TreeCreate);
         self.proof.phase = Phase::Claiming;
     }
@@ -322,17 +322,23 @@ impl Dest {
                 let id = self.probe(ProbeOp::Write { name, content });
                 self.proof.phase = Phase::Writing(id);
             }
-            (Why::TreeCreate, Ok(_)) => self.proven(self.own_probe()),
-            (Why::TreeCreate, Err(ZkError::NodeExists)) => {
-                let id = self.probe(ProbeOp::Remove {
-                    name: self.own_probe(),
-                });
-                self.proof.phase = Phase::Yielding(id);
-            }
-            (Why::TreeCreate, Err(ZkError::NoNode)) => {
-                self.remove(self.own_probe());
-                self.core.leave_ended();
-            }
+            (Why::TreeCreate, result) => match created(result) {
+                Created::Made => self.proven(self.own_probe()),
+                Created::Existed => {
+                    let id = self.probe(ProbeOp::Remove {
+                        name: self.own_probe(),
+                    });
+                    self.proof.phase = Phase::Yielding(id);
+                }
+                // The session finished (or was removed) meanwhile.
+                Created::Finished | Created::Failed(ZkError::NoNode) => {
+                    self.remove(self.own_probe());
+                    self.core.leave_ended();
+                }
+                Created::Failed(e) => self.restart(format!(
+                    "ZooKeeper request (TreeCreate) failed ({e}): registering again with a new session"
+                )),
+            },
             (why, Err(e)) => self.restart(format!(
                 "ZooKeeper request ({why:?}) failed ({e}): registering again with a new session"
             )),
