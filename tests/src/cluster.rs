@@ -385,6 +385,15 @@ pub fn session_summary(
 /// How long [`session_summary`] waits for a session.
 pub const SESSION_LIMIT: Duration = Duration::from_secs(180);
 
+/// The `progress` objects of the master's `--progress json` lines in `text` (a log or a
+/// launcher's standard output).
+pub fn progress_reports(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| l.starts_with("{\"progress\":"))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["progress"].clone())
+        .collect()
+}
+
 /// `rsync -anc --delete --itemize-changes SRC/ DST/`: what would still differ (empty when
 /// the trees are equal in contents, modes, times and symlinks).
 pub fn differences(src: &Path, dst: &Path) -> String {

@@ -51,11 +51,7 @@ fn a_local_host_file_runs_a_whole_session_with_a_private_zookeeper() {
     );
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     // --progress json: the master's reports, a JSON object a line, ending at the totals.
-    let reports: Vec<serde_json::Value> = stdout
-        .lines()
-        .filter(|l| l.starts_with("{\"progress\":"))
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["progress"].clone())
-        .collect();
+    let reports = zkrsync_tests::cluster::progress_reports(&stdout);
     let last = reports.last().expect("progress reports on stdout");
     assert_eq!(last["done"], last["chunks"], "{last}");
     assert!(last["bytes"].as_u64().unwrap() > 0, "{last}");

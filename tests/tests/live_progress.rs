@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use zkrsync_tests::cluster::{differences, Cluster};
+use zkrsync_tests::cluster::{differences, progress_reports, Cluster};
 use zkrsync_tests::zk::ZkServer;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -24,14 +24,6 @@ fn tree(src: &Path) -> u64 {
         fs::write(src.join(format!("small/f{i}")), vec![b'x'; 1000 * (i + 1)]).unwrap();
     }
     BIG as u64 + (1..=5).map(|i| 1000 * i as u64).sum::<u64>()
-}
-
-/// The `progress` objects of the JSON lines in `log`.
-fn reports(log: &str) -> Vec<serde_json::Value> {
-    log.lines()
-        .filter(|l| l.starts_with("{\"progress\":"))
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["progress"].clone())
-        .collect()
 }
 
 #[test]
@@ -64,10 +56,10 @@ fn the_progress_stream_counts_a_chunk_while_it_runs_and_ends_at_the_trees_size()
     );
     assert!(differences(&src, &dst).is_empty());
     let log = c.agents[m].log_text();
-    let mut r = reports(&log);
+    let mut r = progress_reports(&log);
     if r.is_empty() {
         // The other source was the master.
-        r = reports(&c.agents[m + 1].log_text());
+        r = progress_reports(&c.agents[m + 1].log_text());
     }
     assert!(r.len() >= 3, "a report a second: {}", c.all_logs());
     let bytes: Vec<u64> = r.iter().map(|p| p["bytes"].as_u64().unwrap()).collect();
